@@ -1,0 +1,175 @@
+"""Containers: :class:`Sequential` (a chain) and :class:`Residual` (``y = x + F(x)``).
+
+A container's ``params`` / ``grads`` / ``buffers`` are flat dicts built from its children, keyed
+``"<index>.<name>"`` (nested containers nest the prefix). The arrays are the children's own, so an
+optimiser that updates ``model.params[key]`` in place updates the layer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Module, check_float_dtype
+
+
+def _flatten(modules, attr: str) -> dict[str, np.ndarray]:
+    out = {}
+    for i, m in enumerate(modules):
+        for key, value in getattr(m, attr).items():
+            out[f"{i}.{key}"] = value
+    return out
+
+
+class _Container(Module):
+    layers: list[Module]
+
+    @property
+    def params(self):  # type: ignore[override]
+        return _flatten(self.layers, "params")
+
+    @params.setter
+    def params(self, value):
+        pass  # set by Module.__init__; the real dict is derived from the children
+
+    @property
+    def grads(self):  # type: ignore[override]
+        return _flatten(self.layers, "grads")
+
+    @grads.setter
+    def grads(self, value):
+        pass
+
+    @property
+    def buffers(self):  # type: ignore[override]
+        return _flatten(self.layers, "buffers")
+
+    @buffers.setter
+    def buffers(self, value):
+        pass
+
+    def set_state(self, key: str, value: np.ndarray, kind: str = "params") -> None:
+        """Replace ``kind[key]`` (``"i.name"``) in the child that owns it."""
+        head, _, rest = key.partition(".")
+        child = self.layers[int(head)]
+        if isinstance(child, _Container):
+            child.set_state(rest, value, kind)
+        else:
+            getattr(child, kind)[rest] = value
+
+    def zero_grad(self) -> None:
+        for m in self.layers:
+            m.zero_grad()
+
+    def astype(self, dtype) -> Module:
+        check_float_dtype(dtype, f"{self.name}.astype")
+        for m in self.layers:
+            m.astype(dtype)
+        return self
+
+    def modules(self):
+        """Every leaf module, depth first."""
+        for m in self.layers:
+            if isinstance(m, _Container):
+                yield from m.modules()
+            else:
+                yield m
+
+    def __getitem__(self, i):
+        return self.layers[i]
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __iter__(self):
+        return iter(self.layers)
+
+
+class Sequential(_Container):
+    """Apply layers in order; backward runs them in reverse.
+
+    Examples
+    --------
+    >>> import numpy as np, slaf_np as sn
+    >>> model = sn.Sequential(sn.Dense(2, 8, rng=0), sn.ReLU(), sn.Dense(8, 1, rng=1))
+    >>> model.forward(np.zeros((5, 2), np.float32)).shape
+    (5, 1)
+    """
+
+    def __init__(self, *layers: Module) -> None:
+        super().__init__()
+        if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
+            layers = tuple(layers[0])
+        for i, m in enumerate(layers):
+            if not isinstance(m, Module):
+                raise TypeError(f"Sequential: layer {i} is a {type(m).__name__}, not a Module")
+        self.layers = list(layers)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        for m in self.layers:
+            x = m.forward(x, training=training)
+        return x
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        for m in reversed(self.layers):
+            dy = m.backward(dy)
+        return dy
+
+    def output_shape(self, input_shape: tuple) -> tuple:
+        for m in self.layers:
+            input_shape = m.output_shape(input_shape)
+        return input_shape
+
+    def summary(self, input_shape: tuple) -> str:
+        """A table of layer, output shape and parameter count for inputs of ``input_shape``.
+
+        ``input_shape`` excludes the batch axis, e.g. ``(784,)`` or ``(1, 28, 28)``.
+        """
+        shape = (None, *input_shape)
+        rows = [("layer", "output shape", "params")]
+        for i, m in enumerate(self.layers):
+            shape = m.output_shape(shape)
+            rows.append((f"{i}: {m!r}", str(shape), f"{m.n_params():,}"))
+        rows.append(("total", "", f"{self.n_params():,}"))
+        w = [max(len(r[j]) for r in rows) for j in range(3)]
+        lines = [f"{r[0]:<{w[0]}}  {r[1]:<{w[1]}}  {r[2]:>{w[2]}}" for r in rows]
+        lines.insert(1, "-" * len(lines[0]))
+        lines.insert(len(lines) - 1, "-" * len(lines[0]))
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        inner = "\n".join(f"  ({i}) {m!r}".replace("\n", "\n  ") for i, m in enumerate(self.layers))
+        return f"Sequential(\n{inner}\n)"
+
+
+class Residual(_Container):
+    """``y = x + F(x)`` with ``F`` a :class:`Sequential` of the given layers (same in/out shape).
+
+    Backward: ``dx = dy + F'(x)^T dy``.
+    """
+
+    def __init__(self, *layers: Module) -> None:
+        super().__init__()
+        self.layers = [Sequential(*layers)]
+
+    @property
+    def body(self) -> Sequential:
+        return self.layers[0]
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        y = self.body.forward(x, training=training)
+        if y.shape != x.shape:
+            raise ValueError(
+                f"Residual: the branch maps shape {x.shape} to {y.shape}; a residual sum needs "
+                f"equal shapes"
+            )
+        self._cache = x.shape
+        return x + y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        return dy + self.body.backward(dy)
+
+    def output_shape(self, input_shape: tuple) -> tuple:
+        return tuple(input_shape)
+
+    def __repr__(self) -> str:
+        return "Residual(" + repr(self.body) + ")"

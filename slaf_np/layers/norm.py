@@ -1,0 +1,163 @@
+"""Batch normalisation and dropout.
+
+BatchNorm (per feature of (N, D) inputs, per channel of (N, C, H, W) inputs; the statistics run over
+the M = N (or N H W) values of each feature)::
+
+    mu = mean(z)    var = mean((z - mu)^2)          (biased, as in training-mode batch norm)
+    zh = (z - mu) / s,   s = sqrt(var + eps)
+    y  = gamma * zh + beta
+
+Backward, with ``g = dy * gamma`` and sums over the same M values::
+
+    dgamma = sum(dy * zh)      dbeta = sum(dy)
+    dz = (g - mean(g) - zh * mean(g * zh)) / s
+
+The two mean terms are the gradient through ``mu`` and ``var``: they make ``dz`` orthogonal to the
+constant and to ``zh``, since shifting or scaling the batch does not change ``zh``. In evaluation
+mode ``mu`` and ``var`` are the running averages ``r <- decay r + (1 - decay) batch`` and the layer
+is affine: ``dz = g / s``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import (
+    Module,
+    as_rng,
+    check_float_dtype,
+    check_grad,
+    check_input,
+    check_positive_int,
+    check_range,
+)
+
+
+def _stat_axes(x: np.ndarray) -> tuple[int, ...]:
+    return (0,) if x.ndim == 2 else (0, 2, 3)
+
+
+def _bshape(x: np.ndarray) -> tuple[int, ...]:
+    return (1, -1) if x.ndim == 2 else (1, -1, 1, 1)
+
+
+class BatchNorm(Module):
+    """Batch normalisation with learned scale ``gamma`` and shift ``beta``.
+
+    Parameters
+    ----------
+    num_features : int
+        D for (N, D) inputs, C for (N, C, H, W) inputs.
+    decay : float in [0, 1)
+        Running statistics: ``running = decay * running + (1 - decay) * batch``. The default 0.99
+        and ``eps = 1e-3`` are Keras's, which the paper's Boston and ResNet experiments used.
+    eps : float > 0
+        Added to the variance before the square root.
+    affine : bool
+        Learn ``gamma`` (init 1) and ``beta`` (init 0); otherwise a pure standardisation.
+    """
+
+    def __init__(self, num_features: int, decay: float = 0.99, eps: float = 1e-3,
+                 affine: bool = True, dtype=np.float32) -> None:
+        super().__init__()
+        self.num_features = check_positive_int(num_features, "num_features", "BatchNorm")
+        self.decay = check_range(decay, "decay", "BatchNorm", 0.0, 1.0)
+        self.eps = check_range(eps, "eps", "BatchNorm", 0.0, np.inf, lo_open=True)
+        self.affine = bool(affine)
+        dtype = check_float_dtype(dtype, "BatchNorm")
+        self._dtype = dtype
+        if self.affine:
+            self.params = {"gamma": np.ones(num_features, dtype),
+                           "beta": np.zeros(num_features, dtype)}
+            self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self.buffers = {"running_mean": np.zeros(num_features, dtype),
+                        "running_var": np.ones(num_features, dtype)}
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        check_input(self, x, ndim=(2, 4), features=self.num_features)
+        axes, bs = _stat_axes(x), _bshape(x)
+        if training:
+            mu = x.mean(axis=axes)
+            var = x.var(axis=axes)
+            d = self.decay
+            self.buffers["running_mean"] *= d
+            self.buffers["running_mean"] += (1 - d) * mu
+            self.buffers["running_var"] *= d
+            self.buffers["running_var"] += (1 - d) * var
+        else:
+            mu, var = self.buffers["running_mean"], self.buffers["running_var"]
+        s = np.sqrt(var + self.eps).astype(x.dtype)
+        zh = (x - mu.reshape(bs)) / s.reshape(bs)
+        self._cache = (zh, s, training, x.shape)
+        if self.affine:
+            return zh * self.params["gamma"].reshape(bs) + self.params["beta"].reshape(bs)
+        return zh
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        check_grad(self, dy, self._cache[3] if self._cache else ())
+        zh, s, training, _ = self._cache
+        axes, bs = _stat_axes(zh), _bshape(zh)
+        if self.affine:
+            self.grads["gamma"] += (dy * zh).sum(axis=axes)
+            self.grads["beta"] += dy.sum(axis=axes)
+            g = dy * self.params["gamma"].reshape(bs)
+        else:
+            g = dy
+        if training:
+            g = (g - g.mean(axis=axes, keepdims=True)
+                 - zh * (g * zh).mean(axis=axes, keepdims=True))
+        return g / s.reshape(bs)
+
+    def output_shape(self, input_shape: tuple) -> tuple:
+        return tuple(input_shape)
+
+    def config(self) -> dict:
+        return {"num_features": self.num_features, "decay": self.decay, "eps": self.eps,
+                "affine": self.affine}
+
+
+class Dropout(Module):
+    """Inverted dropout: in training, keep each value with probability ``1 - p`` and scale it by
+    ``1 / (1 - p)``; in evaluation, the identity.
+
+    Parameters
+    ----------
+    p : float in [0, 1)
+        Probability of dropping a value.
+    rng : numpy.random.Generator, int or None
+        Source of the masks.
+
+    Notes
+    -----
+    Setting ``fixed_mask`` to an array of the input's shape (0 or ``1 / (1 - p)`` entries) makes
+    training-mode forwards reuse it instead of drawing; the gradient checks use this.
+    """
+
+    def __init__(self, p: float = 0.5, rng=None) -> None:
+        super().__init__()
+        self.p = check_range(p, "p", "Dropout", 0.0, 1.0)
+        self.rng = as_rng(rng)
+        self.fixed_mask: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        check_input(self, x)
+        if not training or self.p == 0:
+            self._cache = (None, x.shape)
+            return x
+        if self.fixed_mask is not None:
+            mask = self.fixed_mask.astype(x.dtype, copy=False)
+            if mask.shape != x.shape:
+                raise ValueError(f"Dropout: fixed_mask has shape {mask.shape}, input {x.shape}")
+        else:
+            keep = 1.0 - self.p
+            mask = (self.rng.random(x.shape) < keep).astype(x.dtype) / x.dtype.type(keep)
+        self._cache = (mask, x.shape)
+        return x * mask
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        check_grad(self, dy, self._cache[1] if self._cache else ())
+        mask = self._cache[0]
+        return dy if mask is None else dy * mask
+
+    def config(self) -> dict:
+        return {"p": self.p}
