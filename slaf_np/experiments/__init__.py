@@ -1,0 +1,121 @@
+"""The experiment registry that ``slaf-np list`` and ``slaf-np run NAME`` read.
+
+An experiment is a module in this package that decorates one function with :func:`register`::
+
+    @register("spirals", "two-spirals: SLNN routines vs a ReLU net (PAPER.md section 4)")
+    def run(ctx: RunContext) -> dict:
+        ...
+        return results          # JSON-able; the runner adds config, timing and writes NAME.json
+
+Modules are discovered (and imported) only when the registry is first read, so importing
+``slaf_np`` stays fast and adding an experiment needs no edit anywhere else.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..utils import atomic_write_json
+
+_REGISTRY: dict[str, Experiment] = {}
+_DISCOVERED = False
+
+
+@dataclass
+class RunContext:
+    """What an experiment receives: the options of ``slaf-np run`` and a logger.
+
+    Attributes
+    ----------
+    quick : bool
+        Run the small version (well under a minute); the tests use it.
+    seed : int
+        The one seed; make one ``numpy.random.default_rng(seed)`` from it (or derive child seeds).
+    out : Path
+        Folder for ``NAME.json`` and ``NAME*.png``.
+    data_dir : Path or None
+        Where the data sets are cached (None: the default of :mod:`slaf_np.datasets`).
+    verbose : bool
+        Print progress lines.
+    """
+
+    name: str
+    quick: bool = False
+    seed: int = 0
+    out: Path = Path("figures")
+    data_dir: Path | None = None
+    verbose: bool = True
+    extra: dict = field(default_factory=dict)
+
+    def log(self, *args) -> None:
+        if self.verbose:
+            print(*args, flush=True)
+
+    def rng(self) -> np.random.Generator:
+        return np.random.default_rng(self.seed)
+
+    def path(self, suffix: str) -> Path:
+        """``out / (name + suffix)``, e.g. ``ctx.path(".png")`` or ``ctx.path("_curves.png")``."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        return self.out / f"{self.name}{suffix}"
+
+
+@dataclass
+class Experiment:
+    name: str
+    description: str
+    func: Callable[[RunContext], dict]
+
+    def run(self, quick: bool = False, seed: int = 0, out: str | Path = "figures",
+            data_dir: str | Path | None = None, verbose: bool = True) -> dict:
+        """Run, then write ``out/NAME.json`` (results, configuration, seconds) atomically."""
+        ctx = RunContext(self.name, quick=quick, seed=seed, out=Path(out),
+                         data_dir=Path(data_dir) if data_dir else None, verbose=verbose)
+        t0 = time.perf_counter()
+        results = self.func(ctx)
+        seconds = time.perf_counter() - t0
+        record = {"experiment": self.name, "description": self.description, "quick": quick,
+                  "seed": seed, "seconds": round(seconds, 3), **results}
+        atomic_write_json(ctx.path(".json"), record)
+        ctx.log(f"[{self.name}] done in {seconds:.1f} s -> {ctx.path('.json')}")
+        return record
+
+
+def register(name: str, description: str):
+    """Decorator: add ``func(ctx) -> dict`` to the registry under ``name``."""
+    def deco(func):
+        if name in _REGISTRY and _REGISTRY[name].func.__module__ != func.__module__:
+            raise ValueError(f"experiment {name!r} registered twice")
+        _REGISTRY[name] = Experiment(name, description, func)
+        return func
+    return deco
+
+
+def _discover() -> None:
+    global _DISCOVERED
+    if _DISCOVERED:
+        return
+    for info in pkgutil.iter_modules(__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
+    _DISCOVERED = True
+
+
+def available() -> dict[str, Experiment]:
+    """Every registered experiment, by name."""
+    _discover()
+    return dict(sorted(_REGISTRY.items()))
+
+
+def get(name: str) -> Experiment:
+    exps = available()
+    if name not in exps:
+        raise KeyError(f"no experiment named {name!r}; known: {', '.join(exps) or 'none'}")
+    return exps[name]
