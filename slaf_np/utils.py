@@ -51,3 +51,19 @@ def to_json(obj, indent: int | None = 2) -> str:
 def atomic_write_json(path: str | os.PathLike, obj) -> Path:
     """Write ``obj`` as JSON to ``path`` atomically."""
     return atomic_write_bytes(path, (to_json(obj) + "\n").encode())
+
+
+def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> Path:
+    """Save a matplotlib ``Figure`` as PNG atomically (rendered to memory, then renamed into place).
+
+    Works for figures made with ``matplotlib.figure.Figure()`` (no pyplot state is touched).
+    """
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    if fig.canvas is None or not isinstance(fig.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    return atomic_write_bytes(path, buf.getvalue())
