@@ -3,8 +3,8 @@
 numba's ``cache=True`` writes compiled kernels next to the source file. When the package folder is
 not writable (a system-wide install, a read-only container), importing a cached kernel fails unless
 ``NUMBA_CACHE_DIR`` points somewhere writable. :func:`configure_cache` runs before numba is first
-imported (from ``slaf_np/__init__``) and sets ``NUMBA_CACHE_DIR`` to ``~/.cache/slaf_np/numba`` (or a
-temporary folder) in that case only; a value the user set is always kept.
+imported (from ``slaf_np/__init__``) and sets ``NUMBA_CACHE_DIR`` to ``~/.cache/slaf_np/numba``
+(or a temporary folder) in that case only; a value the user set is always kept.
 
 Cross-module calls between jitted functions are avoided on purpose: numba's cache does not notice
 when only the callee (in another file) changes, and would keep running stale machine code. Every
