@@ -1,0 +1,49 @@
+"""The ``slaf-np`` command: list, run, bench argument handling, version; import stays light."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from slaf_np import __version__
+from slaf_np.cli import main
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0
+    assert __version__ in capsys.readouterr().out
+
+
+def test_list_names_spirals(capsys):
+    assert main(["list"]) == 0
+    assert "spirals" in capsys.readouterr().out
+
+
+def test_unknown_experiment(capsys):
+    assert main(["run", "no-such-thing"]) == 2
+    assert "no experiment named 'no-such-thing'" in capsys.readouterr().err
+
+
+def test_unknown_benchmark(capsys):
+    assert main(["bench", "--only", "nope"]) == 2
+    assert "unknown benchmark" in capsys.readouterr().err
+
+
+def test_run_spirals_quick(tmp_path):
+    assert main(["run", "spirals", "--quick", "--out", str(tmp_path), "-q"]) == 0
+    record = json.loads((tmp_path / "spirals.json").read_text())
+    assert record["quick"] is True and record["seconds"] > 0
+    assert set(record["rows"]) == {"relu", "bn", "gc", "ms", "emfn"}
+    for row in record["rows"].values():
+        assert 0 <= row["val_acc_mean"] <= 100 and "paper" in row
+    assert (tmp_path / "spirals.png").stat().st_size > 1000
+
+
+def test_import_is_light():
+    """``import slaf_np`` must not import numba (nothing compiled, nothing slow at import)."""
+    code = "import sys, slaf_np; print('numba' in sys.modules, 'matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
