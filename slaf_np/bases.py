@@ -1,0 +1,441 @@
+r"""Basis families g_1..g_k for SLAF: values and derivatives by recurrence, in one registry.
+
+A SLAF is :math:`f(z) = \sum_{i=1}^{k} c_i g_i(z) + b` (PAPER.md section 2). This module
+supplies the :math:`g_i` and :math:`g_i'`; there is no constant :math:`g_0`, the bias :math:`b`
+plays that role.
+
+=============  ==============================  ========================================  =========
+name           g_i                             recurrence (values)                       domain
+=============  ==============================  ========================================  =========
+``power``      z^i                             p_{n+1} = z p_n                           real line
+``chebyshev``  T_i (first kind)                T_{n+1} = 2 z T_n - T_{n-1}               [-1, 1]
+``legendre``   P_i                             (n+1) P_{n+1} = (2n+1) z P_n - n P_{n-1}  [-1, 1]
+``hermite``    He_i (probabilists')            He_{n+1} = z He_n - n He_{n-1}            N(0, 1)
+``fourier``    sin((2j-1)pi x/2), cos(j pi x)  angle addition, theta = pi x / 2          [-1, 1]
+=============  ==============================  ========================================  =========
+
+Every value and derivative comes from a recurrence: no ``arccos``, no per-term ``power``. Each
+basis function allocates the two ``z.shape + (k,)`` outputs once and fills their last-axis slices
+in place (``out=``), so the only temporaries are the ones a recurrence needs (one scratch array for
+``fourier``). Outputs keep ``z``'s float dtype; integer input is a ``TypeError`` (a silent cast
+would hide a float32/float64 mix-up).
+
+New bases are added with :func:`register_basis`; the SLAF layer and the polynomial code only call
+:func:`evaluate` and :func:`monomial_matrix` and read :data:`BASES`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = ["Basis", "BASES", "register_basis", "names", "get_basis", "evaluate", "monomial_matrix",
+           "power", "chebyshev", "legendre", "hermite", "fourier"]
+
+
+class Basis(NamedTuple):
+    """One registered basis family.
+
+    ``func(z, k) -> (G, dG)`` with ``G[..., i-1] = g_i(z)``; ``monomials(k) -> (k, k+1)`` is
+    optional and only meaningful for polynomial bases (see :func:`monomial_matrix`).
+    """
+
+    name: str
+    func: Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]
+    domain: str
+    polynomial: bool
+    description: str
+    monomials: Callable[[int], np.ndarray] | None = None
+
+
+BASES: dict[str, Basis] = {}
+
+
+# ----------------------------------------------------------------------------------------- checks
+
+def _check_k(k) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k (the number of basis functions) must be an integer >= 1, got {k!r}")
+    return int(k)
+
+
+def _check_z(z, where: str) -> np.ndarray:
+    z = np.asarray(z)
+    if z.dtype.kind != "f":
+        raise TypeError(f"basis {where!r}: z must be a float array (float32 or float64), got dtype "
+                        f"{z.dtype}; convert it first, e.g. z.astype(np.float64)")
+    return z
+
+
+def _outputs(z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    shape = z.shape + (k,)
+    return np.empty(shape, dtype=z.dtype), np.empty(shape, dtype=z.dtype)
+
+
+# ----------------------------------------------------------------------------------------- bases
+
+def power(z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    r"""Monomials (the paper's "Taylor" basis) :math:`g_i = z^i`, :math:`i = 1..k`.
+
+    .. math::
+
+        p_1 = z, \qquad p_{n+1} = z\, p_n, \qquad p_{n+1}' = (n+1)\, p_n .
+
+    Domain: the whole real line, but unbounded: :math:`|g_i| = |z|^i`, so for :math:`|z| > 1` the
+    top term dominates and for :math:`|z| < 1` the high terms vanish. This is why SLAF standardises
+    each term (PAPER.md section 2).
+
+    Parameters
+    ----------
+    z : ndarray of float, any shape
+    k : int >= 1
+
+    Returns
+    -------
+    G, dG : ndarray, shape ``z.shape + (k,)``, dtype of ``z``
+        ``G[..., i-1] = z**i`` and ``dG[..., i-1] = i * z**(i-1)``.
+    """
+    z, k = _check_z(z, "power"), _check_k(k)
+    G, dG = _outputs(z, k)
+    G[..., 0] = z
+    dG[..., 0] = 1
+    for i in range(1, k):                    # column i holds degree n + 1 = i + 1
+        np.multiply(G[..., i - 1], z, out=G[..., i])
+        np.multiply(G[..., i - 1], i + 1, out=dG[..., i])
+    return G, dG
+
+
+def chebyshev(z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    r"""Chebyshev polynomials of the first kind :math:`T_1..T_k`.
+
+    .. math::
+
+        T_0 = 1,\quad T_1 = z,\quad T_{n+1} = 2 z T_n - T_{n-1}, \\
+        T_0' = 0,\quad T_1' = 1,\quad T_{n+1}' = 2 T_n + 2 z T_n' - T_{n-1}'.
+
+    Domain: :math:`[-1, 1]`, where :math:`T_n(\cos t) = \cos(n t)`, so :math:`|T_n| \le 1` and
+    :math:`|T_n'| \le n^2`. Outside it they grow like
+    :math:`\tfrac12 (|z| + \sqrt{z^2 - 1})^n`; scale the input into [-1, 1] first.
+
+    Parameters and returns as in :func:`power`.
+    """
+    z, k = _check_z(z, "chebyshev"), _check_k(k)
+    G, dG = _outputs(z, k)
+    G[..., 0] = z
+    dG[..., 0] = 1
+    for i in range(1, k):                    # T_{n+1} in column i from T_n (i-1) and T_{n-1} (i-2)
+        T_prev, dT_prev = (G[..., i - 2], dG[..., i - 2]) if i >= 2 else (1, 0)
+        T, dT = G[..., i], dG[..., i]
+        np.multiply(z, G[..., i - 1], out=T)
+        T *= 2
+        T -= T_prev
+        np.multiply(z, dG[..., i - 1], out=dT)
+        dT += G[..., i - 1]
+        dT *= 2
+        dT -= dT_prev
+    return G, dG
+
+
+def legendre(z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    r"""Legendre polynomials :math:`P_1..P_k`.
+
+    .. math::
+
+        P_0 = 1,\quad P_1 = z,\quad (n+1) P_{n+1} = (2n+1) z P_n - n P_{n-1}, \\
+        P_{n+1}' = P_{n-1}' + (2n+1) P_n \quad (P_0' = 0).
+
+    Domain: :math:`[-1, 1]` (orthogonal for the uniform weight there), where :math:`|P_n| \le 1`.
+    Outside it they grow like :math:`(|z| + \sqrt{z^2 - 1})^n`.
+
+    The value step is done in place as :math:`\frac{n}{n+1}\left(\frac{2n+1}{n} z P_n -
+    P_{n-1}\right)`, which needs no temporary and costs two extra roundings of the constants.
+
+    Parameters and returns as in :func:`power`.
+    """
+    z, k = _check_z(z, "legendre"), _check_k(k)
+    G, dG = _outputs(z, k)
+    G[..., 0] = z
+    dG[..., 0] = 1
+    for n in range(1, k):                    # P_{n+1} in column n
+        P_prev, dP_prev = (G[..., n - 2], dG[..., n - 2]) if n >= 2 else (1, 0)
+        P, dP = G[..., n], dG[..., n]
+        np.multiply(z, G[..., n - 1], out=P)
+        P *= (2 * n + 1) / n
+        P -= P_prev
+        P *= n / (n + 1)
+        np.multiply(G[..., n - 1], 2 * n + 1, out=dP)
+        dP += dP_prev
+    return G, dG
+
+
+def hermite(z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    r"""Probabilists' Hermite polynomials :math:`He_1..He_k`.
+
+    .. math::
+
+        He_0 = 1,\quad He_1 = z,\quad He_{n+1} = z He_n - n He_{n-1},\qquad He_n' = n He_{n-1}.
+
+    Since :math:`n He_{n-1} = He_n'`, the value step reuses the derivative column:
+    :math:`He_{n+1} = z He_n - He_n'` (three array operations per term for both outputs).
+
+    Domain: the real line with the standard-normal weight: for :math:`z \sim N(0, 1)`,
+    :math:`E[He_m He_n] = n!\,\delta_{mn}`, so they are the natural basis after batch normalisation.
+    They oscillate for :math:`|z| < 2\sqrt{n}` and grow like :math:`|z|^n` beyond.
+
+    Parameters and returns as in :func:`power`.
+    """
+    z, k = _check_z(z, "hermite"), _check_k(k)
+    G, dG = _outputs(z, k)
+    G[..., 0] = z
+    dG[..., 0] = 1
+    for n in range(1, k):                    # He_{n+1} in column n
+        np.multiply(G[..., n - 1], n + 1, out=dG[..., n])      # He'_{n+1} = (n+1) He_n
+        np.multiply(z, G[..., n - 1], out=G[..., n])
+        G[..., n] -= dG[..., n - 1]                            # - n He_{n-1} = - He'_n
+    return G, dG
+
+
+def fourier(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    r"""The EMFN "modified Fourier" basis (PAPER.md section 3) of an already-scaled input ``x``.
+
+    Sines and cosines interleaved, :math:`\theta = \pi x / 2`:
+
+    .. math::
+
+        g_{2j-1}(x) = \sin\big((2j-1)\tfrac{\pi}{2} x\big) = \sin((2j-1)\theta), \qquad
+        g_{2j}(x) = \cos(j \pi x) = \cos(2j\theta),
+
+    so :math:`g_m` is :math:`\sin(m\theta)` for odd :math:`m` and :math:`\cos(m\theta)` for even
+    :math:`m`; ``k = 8`` gives 4 sines and 4 cosines, odd ``k`` one more sine. Only
+    :math:`\sin\theta, \cos\theta` are evaluated; the rest follow by angle addition
+
+    .. math::
+
+        \sin((m+1)\theta) = \sin(m\theta)\cos\theta + \cos(m\theta)\sin\theta, \quad
+        \cos((m+1)\theta) = \cos(m\theta)\cos\theta - \sin(m\theta)\sin\theta,
+
+    (rounding error grows linearly in :math:`m`, unlike the three-term form
+    :math:`2\cos\theta\,\sin(m\theta) - \sin((m-1)\theta)`), and the derivatives are
+    :math:`g_m' = \tfrac{m\pi}{2}\cos(m\theta)` (odd :math:`m`),
+    :math:`-\tfrac{m\pi}{2}\sin(m\theta)` (even :math:`m`).
+
+    Domain: :math:`[-1, 1]`, where this is the modified Fourier basis (sines odd, cosines even about
+    0). Outside it every :math:`g_m` is mirrored, :math:`g_m(2 - x) = g_m(x)`, with period 4, so the
+    learned activation cannot take new shapes there. The SLAF layer's scaling
+    :math:`x = z / (m \max|z| + n)` (done by the layer, not here) keeps :math:`|x| \le 1/m`, i.e.
+    :math:`|x| \le 1/2` at the initial :math:`m = 2`. Everywhere :math:`|g_m| \le 1` and
+    :math:`|g_m'| \le m\pi/2`.
+
+    Parameters
+    ----------
+    x : ndarray of float, any shape
+        The scaled input.
+    k : int >= 1
+
+    Returns
+    -------
+    G, dG : ndarray, shape ``x.shape + (k,)``, dtype of ``x``
+        Values and derivatives with respect to ``x``.
+    """
+    x, k = _check_z(x, "fourier"), _check_k(k)
+    G, dG = _outputs(x, k)
+    # While filling, column m-1 keeps the basis value in G and its partner (cos for a sine, sin for
+    # a cosine) in dG; one final multiply turns the partners into derivatives.
+    def sin_(m):
+        return G[..., m - 1] if m % 2 else dG[..., m - 1]
+
+    def cos_(m):
+        return dG[..., m - 1] if m % 2 else G[..., m - 1]
+
+    scratch = np.empty(x.shape, dtype=x.dtype)
+    np.multiply(x, np.pi / 2, out=scratch)                   # theta, then reused by the recurrence
+    s, c = np.sin(scratch, out=sin_(1)), np.cos(scratch, out=cos_(1))
+    for m in range(1, k):
+        S, C = sin_(m + 1), cos_(m + 1)
+        np.multiply(sin_(m), c, out=S)
+        np.multiply(cos_(m), s, out=scratch)
+        S += scratch
+        np.multiply(cos_(m), c, out=C)
+        np.multiply(sin_(m), s, out=scratch)
+        C -= scratch
+    m = np.arange(1, k + 1)
+    dG *= (np.where(m % 2 == 1, m, -m) * (np.pi / 2)).astype(x.dtype)   # +-m pi/2
+    return G, dG
+
+
+# ----------------------------------------------------------------------- monomial coefficients
+
+def _three_term_monomials(k: int, a, c, d) -> np.ndarray:
+    r"""Monomial coefficients of :math:`g_1..g_k` for :math:`g_0 = 1, g_1 = z`,
+    :math:`g_{n+1} = (a_n z g_n - c_n g_{n-1}) / d_n`, run on coefficient rows (``z`` = shift)."""
+    M = np.zeros((k, k + 1))
+    M[0, 1] = 1.0
+    g0 = np.zeros(k + 1)
+    g0[0] = 1.0
+    for n in range(1, k):
+        prev = M[n - 2] if n >= 2 else g0
+        M[n, 1:] = a(n) * M[n - 1, :-1]
+        M[n] -= c(n) * prev
+        M[n] /= d(n)
+    return M
+
+
+def _interpolated_monomials(func, k: int) -> np.ndarray:
+    """Fallback for a polynomial basis registered without ``monomials``: interpolate at k + 1
+    Chebyshev points. Accurate to about cond(Vandermonde) * eps, roughly (1 + sqrt 2)^k * 1e-16."""
+    nodes = np.cos(np.pi * (np.arange(k + 1) + 0.5) / (k + 1))
+    G, _ = func(nodes, k)
+    return np.linalg.solve(np.polynomial.polynomial.polyvander(nodes, k), G).T
+
+
+def monomial_matrix(name: str, k: int) -> np.ndarray:
+    r"""Power-series coefficients of the polynomial basis ``name``: row ``i-1`` holds
+    :math:`g_i(z) = \sum_{j=0}^{k} M_{i-1, j} z^j`.
+
+    A SLAF with coefficients ``c`` (k,) and bias ``b`` is then the polynomial with ascending
+    coefficients ``c @ M`` plus ``b`` on :math:`z^0`. The built-in matrices run the values'
+    recurrences on coefficient rows (multiplying by :math:`z` shifts a row), in float64.
+
+    Exactness and growth: ``power``, ``chebyshev`` and ``hermite`` have integer coefficients,
+    exact while below :math:`2^{53}` (hermite passes it at k = 29, chebyshev at k = 45);
+    ``legendre``'s are rational, correct to a few ulps. The entries grow fast: the largest
+    :math:`|M|` at k = 12 / 20 / 30 is 6.9e3 / 6.6e6 / 3.6e10 (chebyshev), 2.0e3 / 1.5e6 / 6.9e9
+    (legendre), 6.2e4 / 9.8e9 / 2.2e17 (hermite). Evaluating the monomial form on [-1, 1] cancels
+    terms of that size and loses about ``log10(max|M|)`` digits, so converting a learned expansion
+    to monomials is fine for the small degrees SLAF uses (k <= 12) and lossy for large k.
+
+    Parameters
+    ----------
+    name : str
+        A registered polynomial basis (``power``, ``chebyshev``, ``legendre``, ``hermite``, ...).
+    k : int >= 1
+
+    Returns
+    -------
+    M : ndarray, shape (k, k + 1), float64
+
+    Raises
+    ------
+    ValueError
+        For a basis that is not a polynomial (``fourier``), an unknown name or a bad ``k``.
+    """
+    basis, k = get_basis(name), _check_k(k)
+    if not basis.polynomial:
+        poly = [n for n, b in BASES.items() if b.polynomial]
+        raise ValueError(f"basis {name!r} is not a polynomial ({basis.description}), so it has no "
+                         f"monomial matrix; polynomial bases: {', '.join(poly)}")
+    if basis.monomials is not None:
+        M = basis.monomials(k)
+    else:
+        M = _interpolated_monomials(basis.func, k)
+    M = np.asarray(M, dtype=np.float64)
+    if M.shape != (k, k + 1):
+        raise ValueError(f"basis {name!r}: monomials({k}) returned shape {M.shape}, expected "
+                         f"{(k, k + 1)}")
+    return M
+
+
+# ------------------------------------------------------------------------------------- registry
+
+def register_basis(name: str, func: Callable, domain: str, polynomial: bool, description: str,
+                   monomials: Callable[[int], np.ndarray] | None = None, *,
+                   overwrite: bool = False) -> Basis:
+    """Add a basis family to :data:`BASES` and return its :class:`Basis` record.
+
+    Parameters
+    ----------
+    name : str
+        Registry key, used as ``SLAF(..., basis=name)``.
+    func : callable ``(z, k) -> (G, dG)``
+        Values and derivatives of g_1..g_k, each of shape ``z.shape + (k,)`` in ``z``'s dtype.
+    domain : str
+        Where the basis is meant to be used, in words (e.g. ``"[-1, 1]"``).
+    polynomial : bool
+        True if every g_i is a polynomial of degree i (needed by :mod:`slaf_np.polynomial`).
+    description : str
+        One line for listings.
+    monomials : callable ``k -> ndarray (k, k+1)``, optional
+        Exact power-series coefficients; a polynomial basis without it gets them by interpolation.
+    overwrite : bool
+        Replace an existing entry instead of raising.
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"register_basis: name must be a non-empty string, got {name!r}")
+    if name in BASES and not overwrite:
+        raise ValueError(f"register_basis: basis {name!r} is already registered "
+                         f"(pass overwrite=True to replace it)")
+    if not callable(func):
+        raise TypeError(f"register_basis({name!r}): func must be callable, got "
+                        f"{type(func).__name__}")
+    if monomials is not None and not polynomial:
+        raise ValueError(f"register_basis({name!r}): monomials given for a non-polynomial basis")
+    basis = Basis(name, func, str(domain), bool(polynomial), str(description), monomials)
+    BASES[name] = basis
+    return basis
+
+
+def names() -> list[str]:
+    """Registered basis names, in registration order."""
+    return list(BASES)
+
+
+def get_basis(name: str) -> Basis:
+    """The :class:`Basis` registered as ``name``; ``ValueError`` naming the known ones if absent."""
+    try:
+        return BASES[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown basis {name!r}; known bases: {', '.join(names())}") from None
+
+
+def evaluate(name: str, z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Values and derivatives of the first ``k`` functions of basis ``name`` at ``z``.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`BASES` (``power``, ``chebyshev``, ``legendre``, ``hermite``, ``fourier``).
+    z : ndarray of float32 or float64, any shape, e.g. (N,), (N, D) or (N, C, H, W)
+    k : int >= 1
+        Number of basis functions g_1..g_k (there is no g_0).
+
+    Returns
+    -------
+    G, dG : ndarray, shape ``z.shape + (k,)``, dtype of ``z``
+        ``G[..., i-1] = g_i(z)``, ``dG[..., i-1] = g_i'(z)``.
+
+    Raises
+    ------
+    ValueError
+        Unknown ``name`` (the message lists the known ones) or ``k`` not an integer >= 1.
+    TypeError
+        ``z`` is not a float array.
+    """
+    basis = get_basis(name)
+    z, k = _check_z(z, name), _check_k(k)
+    G, dG = basis.func(z, k)
+    expected = z.shape + (k,)
+    if G.shape != expected or dG.shape != expected:
+        raise ValueError(f"basis {name!r} returned shapes {G.shape} and {dG.shape}, expected "
+                         f"{expected}")
+    return G, dG
+
+
+register_basis("power", power, "the real line (unbounded, grows like |z|^k)", True,
+               "monomials z^1..z^k (the paper's Taylor basis)",
+               partial(_three_term_monomials, a=lambda n: 1, c=lambda n: 0, d=lambda n: 1))
+register_basis("chebyshev", chebyshev, "[-1, 1] (|T_n| <= 1; grows outside)", True,
+               "Chebyshev polynomials of the first kind T_1..T_k",
+               partial(_three_term_monomials, a=lambda n: 2, c=lambda n: 1, d=lambda n: 1))
+register_basis("legendre", legendre, "[-1, 1] (|P_n| <= 1; grows outside)", True,
+               "Legendre polynomials P_1..P_k",
+               partial(_three_term_monomials, a=lambda n: 2 * n + 1, c=lambda n: n,
+                       d=lambda n: n + 1))
+register_basis("hermite", hermite, "the real line, standard-normal weight (inputs ~ N(0, 1))", True,
+               "probabilists' Hermite polynomials He_1..He_k",
+               partial(_three_term_monomials, a=lambda n: 1, c=lambda n: n, d=lambda n: 1))
+register_basis("fourier", fourier, "[-1, 1] scaled input (|x| <= 1/2 after SLAF scaling at m = 2; "
+               "mirrored about +-1 outside)", False,
+               "EMFN modified Fourier basis: sin((2j-1) pi x / 2) and cos(j pi x), interleaved")
