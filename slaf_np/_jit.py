@@ -42,9 +42,76 @@ def configure_cache() -> None:
             return
 
 
-def njit(*args, **kwargs):
-    """``numba.njit`` with ``cache=True`` by default; imported lazily by the kernel modules."""
+class _Prange:
+    """Placeholder for ``numba.prange`` until numba is imported (it behaves as ``range``).
+
+    A kernel module does ``from ._jit import prange``; when its first kernel is compiled, the
+    module's global ``prange`` is replaced by ``numba.prange`` so numba parallelises the loop.
+    """
+
+    def __call__(self, *args):
+        return range(*args)
+
+
+prange = _Prange()
+
+
+class LazyKernel:
+    """A function that becomes ``numba.njit(**options)(func)`` on its first call.
+
+    numba is imported only then, so importing :mod:`slaf_np` (and any module of kernels) neither
+    imports numba nor compiles anything. At that first call every other ``LazyKernel`` and the
+    ``prange`` placeholder in the same module's globals are swapped for the real numba objects,
+    which is what lets kernels call each other (numba resolves globals when it compiles).
+    """
+
+    def __init__(self, func, options: dict):
+        self.func = func
+        self.options = options
+        self._dispatcher = None
+        self.__name__ = func.__name__
+        self.__qualname__ = func.__qualname__
+        self.__doc__ = func.__doc__
+        self.__module__ = func.__module__
+        self.__wrapped__ = func
+
+    def dispatcher(self):
+        """The numba dispatcher (created, not compiled, on first use)."""
+        if self._dispatcher is None:
+            _materialise(self.func.__globals__)
+        return self._dispatcher
+
+    def __call__(self, *args):
+        return self.dispatcher()(*args)
+
+    def __repr__(self) -> str:
+        state = "pending" if self._dispatcher is None else "ready"
+        return f"<LazyKernel {self.__qualname__} ({state})>"
+
+
+def _materialise(namespace: dict) -> None:
     import numba
 
+    for name, value in list(namespace.items()):
+        if isinstance(value, _Prange):
+            namespace[name] = numba.prange
+    for name, value in list(namespace.items()):
+        if isinstance(value, LazyKernel) and value.func.__globals__ is namespace:
+            if value._dispatcher is None:
+                value._dispatcher = numba.njit(**value.options)(value.func)
+            namespace[name] = value._dispatcher
+
+
+def njit(*args, **kwargs):
+    """``numba.njit`` with ``cache=True`` by default, created lazily (see :class:`LazyKernel`).
+
+    Use as ``@njit`` or ``@njit(parallel=True)``; never ``fastmath`` in gradient-checked kernels.
+    """
     kwargs.setdefault("cache", True)
-    return numba.njit(*args, **kwargs)
+    if len(args) == 1 and callable(args[0]) and not kwargs.keys() - {"cache"}:
+        return LazyKernel(args[0], kwargs)
+
+    def deco(func):
+        return LazyKernel(func, kwargs)
+
+    return deco
