@@ -64,7 +64,7 @@ def monomial_dims(draw, max_d: int = 4, max_K: int = 4):
 
 @st.composite
 def regression_problems(draw, min_n: int = 3, max_n: int = 30, min_d: int = 1, max_d: int = 30):
-    """(X, y): X (n, d) standard normal with shifted column means, y = X w* + 3 + noise, w* sparse."""
+    """(X, y): X (n, d) normal with shifted column means; y = X w* + 3 + noise with w* sparse."""
     rng = np.random.default_rng(draw(seeds))
     n = draw(st.integers(min_n, max_n))
     d = draw(st.integers(min_d, max_d))
@@ -72,3 +72,139 @@ def regression_problems(draw, min_n: int = 3, max_n: int = 30, min_d: int = 1, m
     w = rng.standard_normal(d) * (rng.random(d) < 0.3)
     y = X @ w + 3.0 + 0.1 * rng.standard_normal(n)
     return X, y
+
+
+# -- polynomial algebra and expand (tests/test_polynomial.py) -----------------------------------
+@st.composite
+def int_polynomials(draw, count: int = 1, max_d: int = 3, max_degree: int = 4,
+                    max_terms: int = 6, d: int | None = None):
+    """A tuple of ``count`` Polynomials sharing d, with integer coefficients in [-5, 5] (so sums
+    and products are exact in float64) and total degree <= max_degree; the zero one included."""
+    from slaf_np.polynomial import Polynomial
+
+    d = draw(st.integers(1, max_d)) if d is None else d
+    out = []
+    for _ in range(count):
+        rng = np.random.default_rng(draw(seeds))
+        m = draw(st.integers(0, max_terms))
+        deg = rng.integers(0, max_degree + 1, size=m)
+        E = np.array([rng.multinomial(k, np.ones(d) / d) for k in deg], dtype=np.int64)
+        out.append(Polynomial(E.reshape(m, d), rng.integers(-5, 6, size=m), n_vars=d))
+    return tuple(out)
+
+
+@st.composite
+def slnn_configs(draw, max_d: int = 3, max_slaf: int = 3, max_degree: int = 3):
+    """A small SLNN description for :func:`tests.test_polynomial.build_slnn`: inputs, widths,
+    SLAF degrees, basis, shared / per feature, normalised or not, input scaling, gate, an
+    evaluation-mode BatchNorm and a Residual block (each optional)."""
+    n = draw(st.integers(1, max_slaf))
+    return {
+        "seed": draw(seeds),
+        "d": draw(st.integers(1, max_d)),
+        "widths": draw(st.lists(st.integers(1, 3), min_size=n, max_size=n)),
+        "degrees": draw(st.lists(st.integers(1, max_degree), min_size=n, max_size=n)),
+        "basis": draw(st.sampled_from(["power", "chebyshev", "legendre", "hermite"])),
+        "shared": draw(st.booleans()),
+        "normalize": draw(st.booleans()),
+        "scaling": draw(st.sampled_from(["none", "none", "max", "batchnorm"])),
+        "gate": draw(st.booleans()),
+        "batchnorm": draw(st.booleans()),
+        "residual": draw(st.booleans()),
+        "outputs": draw(st.integers(1, 2)),
+    }
+
+
+# -- SLAF layer, kernels, recalibration (tests/test_slaf.py, test_kernels.py, test_calibration.py)
+SLAF_BASES = ("power", "chebyshev", "legendre", "hermite", "fourier")
+POLY_BASES = ("power", "chebyshev", "legendre", "hermite")
+SLAF_SCALINGS = (None, "none", "max", "batchnorm", "sample_max")
+
+
+@st.composite
+def slaf_configs(draw, bases=SLAF_BASES, scalings=SLAF_SCALINGS, max_degree: int = 5):
+    """Keyword arguments (all but ``num_features``) of a float64 SLAF, from the option matrix."""
+    return {"degree": draw(st.integers(1, max_degree)), "basis": draw(st.sampled_from(bases)),
+            "shared": draw(st.booleans()), "normalize": draw(st.booleans()),
+            "scaling": draw(st.sampled_from(scalings)), "gate": draw(st.booleans()),
+            "rng": draw(seeds), "dtype": np.float64}
+
+
+@st.composite
+def slaf_inputs(draw, max_n: int = 6, max_d: int = 3, max_side: int = 2):
+    """A float64 SLAF input, dense (N, D) or conv (N, C, H, W), N >= 3, values N(shift, scale^2)
+    with a drawn shift in [-1, 1] and scale in [0.5, 2]."""
+    rng = np.random.default_rng(draw(seeds))
+    n, d = draw(st.integers(3, max_n)), draw(st.integers(1, max_d))
+    shape = (n, d) if draw(st.booleans()) else (n, d, draw(st.integers(1, max_side)),
+                                                   draw(st.integers(1, max_side)))
+    shift = draw(st.floats(-1.0, 1.0))
+    scale = draw(st.floats(0.5, 2.0))
+    return shift + scale * rng.standard_normal(shape)
+
+
+@st.composite
+def kernel_problems(draw, dtype=np.float64):
+    """(x (N, D, S), code, a (D, k), b (D,)) for the SLAF kernels; S = 1 half of the time."""
+    rng = np.random.default_rng(draw(seeds))
+    n, d = draw(st.integers(2, 40)), draw(st.integers(1, 70))
+    s = draw(st.sampled_from((1, 1, 3, 9)))
+    k = draw(st.integers(1, 7))
+    code = draw(st.integers(0, 3))
+    x = (0.5 * rng.standard_normal((n, d, s)) + draw(st.floats(-0.5, 0.5))).astype(dtype)
+    return x, code, rng.standard_normal((d, k)), rng.standard_normal(d)
+
+
+# -- fitting activations (tests/test_approx.py) --------------------------------------------------
+@st.composite
+def fit_intervals(draw, max_abs: float = 6.0):
+    """(lo, hi) with -max_abs <= lo < hi <= max_abs and width >= 0.1 (off-centre ones included)."""
+    lo = draw(st.floats(-max_abs, max_abs - 0.1))
+    width = draw(st.floats(0.1, max_abs - lo))
+    return lo, lo + width
+
+
+@st.composite
+def polynomial_targets(draw, max_degree: int = 8):
+    """(coefficients (n + 1,) ascending in x, k) for a polynomial of degree n <= k <= max_degree,
+    coefficients N(0, 1) scaled by 1 / (j + 1)! so that values stay moderate on |x| <= 6."""
+    rng = np.random.default_rng(draw(seeds))
+    k = draw(st.integers(1, max_degree))
+    n = draw(st.integers(0, k))
+    scale = 1.0 / np.cumprod(np.arange(1, n + 2, dtype=float))
+    return rng.standard_normal(n + 1) * scale, k
+
+
+# -- layers, losses, optimisers, training (tests/test_layers.py, test_losses.py, ...) ------------
+@st.composite
+def image_shapes(draw, size: int = 2, max_n: int = 3, max_c: int = 2, max_blocks: int = 2):
+    """(N, C, H, W) with H and W multiples of ``size`` (1..max_blocks windows per side)."""
+    return (draw(st.integers(1, max_n)), draw(st.integers(1, max_c)),
+            size * draw(st.integers(1, max_blocks)), size * draw(st.integers(1, max_blocks)))
+
+
+@st.composite
+def distinct_arrays(draw, shape, gap: float = 0.05):
+    """A float64 array of ``shape`` whose entries are pairwise at least ``gap`` apart (a shuffled
+    grid plus jitter below gap / 4), so a max-pooling window never has a tie."""
+    rng = np.random.default_rng(draw(seeds))
+    n = int(np.prod(shape))
+    grid = (np.arange(n) - n / 2) * gap
+    return (rng.permutation(grid) + rng.uniform(-gap / 4, gap / 4, n)).reshape(shape)
+
+
+@st.composite
+def away_from_zero(draw, shape, margin: float = 0.05):
+    """Standard-normal float64 values pushed at least ``margin`` away from 0 (the kink of ReLU,
+    LeakyReLU and ELU), so a central difference never straddles it."""
+    rng = np.random.default_rng(draw(seeds))
+    z = rng.standard_normal(shape)
+    return z + margin * np.where(z >= 0, 1.0, -1.0)
+
+
+@st.composite
+def classification_batches(draw, max_n: int = 6, max_k: int = 5, scale: float = 3.0):
+    """(logits (N, K) float64, integer labels (N,)) with N in [1, max_n], K in [2, max_k]."""
+    rng = np.random.default_rng(draw(seeds))
+    n, k = draw(st.integers(1, max_n)), draw(st.integers(2, max_k))
+    return rng.standard_normal((n, k)) * scale, rng.integers(0, k, n)
