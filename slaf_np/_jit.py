@@ -79,6 +79,10 @@ class LazyKernel:
         """The numba dispatcher (created, not compiled, on first use)."""
         if self._dispatcher is None:
             _materialise(self.func.__globals__)
+        if self._dispatcher is None:  # not a module-level name (e.g. defined in a function)
+            import numba
+
+            self._dispatcher = numba.njit(**self.options)(self.func)
         return self._dispatcher
 
     def __call__(self, *args):
