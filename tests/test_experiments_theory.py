@@ -1,0 +1,91 @@
+"""The theory experiments (``activations``: RQ1, ``polyfeatures``: RQ5) in quick mode, and the
+parameter counts they rest on."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from slaf_np import experiments
+from slaf_np.experiments.polyfeatures import (
+    MNIST_RELU,
+    dense_slnn_params,
+    mnist_cnn_params,
+)
+
+
+@pytest.fixture(scope="module")
+def activations_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("activations")
+    return out, experiments.get("activations").run(quick=True, out=out, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def polyfeatures_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("polyfeatures")
+    return out, experiments.get("polyfeatures").run(quick=True, out=out, verbose=False)
+
+
+def test_activations_quick_writes_its_files(activations_run):
+    out, rec = activations_run
+    for name in ("activations.json", "activations.md", "activations.png",
+                 "activations_bases.png", "activations_fits.png"):
+        assert (out / name).stat().st_size > 0, name
+    saved = json.loads((out / "activations.json").read_text())
+    assert saved["quick"] is True and saved["seconds"] < 30
+    assert "no numbers survive" in saved["paper"].lower()
+    assert "| sigmoid | 5 |" in (out / "activations.md").read_text()
+
+
+def test_activations_quick_results(activations_run):
+    _, rec = activations_run
+    cfg = rec["config"]
+    assert cfg["degrees"] == list(range(1, 9)) and cfg["half_widths"] == [3]
+    first = rec["first_degree_below_tol"]
+    assert first["chebyshev"]["3"] == {"relu": None, "tanh": None, "sigmoid": 5, "silu": 6}
+    assert first["power"]["3"] == first["chebyshev"]["3"]
+    cheb, power = rec["errors"]["chebyshev"]["3"], rec["errors"]["power"]["3"]
+    for act in cfg["activations"]:
+        assert cheb[act]["sup"] == pytest.approx(power[act]["sup"], rel=1e-8)
+        assert all(c <= 1.0 + 1e-9 for c in cheb[act]["cond"])     # orthogonal at Chebyshev nodes
+    assert rec["errors"]["chebyshev_raw"]["3"]["tanh"]["cond"][-1] > 100
+    assert len(rec["coef_chebyshev"]["3"]["relu"]["8"]) == 9
+
+
+def test_polyfeatures_quick_writes_its_files(polyfeatures_run):
+    out, rec = polyfeatures_run
+    for name in ("polyfeatures.json", "polyfeatures.md", "polyfeatures.png"):
+        assert (out / name).stat().st_size > 0, name
+    saved = json.loads((out / "polyfeatures.json").read_text())
+    assert saved["paper"]["boston_features_C(21,8)"] == 203_490
+    md = (out / "polyfeatures.md").read_text()
+    assert "| boston_slnn | 13 | 4x2 | 8 | 10,945 | 203,490 |" in md
+
+
+def test_polyfeatures_counts(polyfeatures_run):
+    _, rec = polyfeatures_run
+    rows = {r["network"]: r for r in rec["rows"]}
+    assert rows["boston_slnn"]["poly_features"] == "203490"
+    assert (rows["spirals_2-10-10-1_k4"]["K"], rows["spirals_2-20-20-1_k7"]["K"]) == (16, 49)
+    for r in rows.values():
+        assert int(r["poly_features"]) == math.comb(r["d"] + r["K"], r["K"])
+        if "expanded" in r:        # generic weights: the full degree and every monomial
+            assert r["expanded"]["degree"] == r["K"]
+            assert r["expanded"]["n_terms"] == int(r["poly_features"])
+            assert r["expanded"]["max_rel_diff_vs_forward"] < 1e-9
+    mnist = rows["mnist_slnn_cnn"]
+    assert (mnist["K"], mnist["slnn_params"], mnist["params_shared_fc_slaf"]) == (80, 1_636_538,
+                                                                                   1_630_400)
+    assert mnist["log10_poly_features"] == pytest.approx(math.log10(math.comb(864, 80)))
+    assert mnist["relu_baseline_params"] == 3_274_634                # the paper's 3.27M
+
+
+def test_parameter_closed_forms():
+    assert dense_slnn_params((13, 128, 64, 1), (4, 2)) == 1792 + 128 * 5 + 8256 + 64 * 3 + 65
+    assert dense_slnn_params((2, 10, 10, 1), (4, 4)) == 251
+    assert dense_slnn_params((2, 10, 10, 1), (4, 4), shared=True) == 30 + 5 + 110 + 5 + 11
+    total, layers = mnist_cnn_params()
+    assert total == sum(n for _, n in layers) == 1_636_538
+    assert mnist_cnn_params(MNIST_RELU)[0] == 832 + 51_264 + 3136 * 1024 + 1024 + 10_250
