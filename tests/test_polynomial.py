@@ -533,9 +533,9 @@ def test_polynomial_vector_of_polynomials():
 
 
 def test_expand_refuses_a_state_that_does_not_fit(monkeypatch):
-    from slaf_np import polynomial
+    from slaf_np import expansion
 
-    monkeypatch.setattr(polynomial, "MAX_BYTES", 10**7)
+    monkeypatch.setattr(expansion, "MAX_BYTES", 10**7)
     model = sn.Sequential(sn.Dense(13, 64), SLAF(64, 4), sn.Dense(64, 8), SLAF(8, 4))
     with pytest.raises(MemoryError, match=r"layer 3 \(SLAF\) raises the degree to 16"):
         expand(model)

@@ -1,0 +1,288 @@
+r"""The exact polynomial an evaluation-mode SLNN computes: :func:`expand` and :func:`degree_bound`.
+
+PAPER.md claim 3. :func:`expand` pushes the network's input through the layers as a matrix of dense
+graded vectors (one row per feature, per-sample tensors flattened in C order): a Dense layer is a
+matrix product of that matrix, BatchNorm and average pooling are linear maps of rows, a SLAF
+applies its univariate polynomial to each row by Horner's scheme with batched row products. New
+layers are taught to it with :func:`register_expansion`. Both names are re-exported by
+:mod:`slaf_np.polynomial` (the contract).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from . import polykernels as pk
+from .polynomial import Polynomial, PolynomialVector, count_monomials
+
+
+class ExpansionState:
+    """The network's features as polynomials of its input, for :func:`expand` and its handlers.
+
+    Attributes
+    ----------
+    rows : (F, C(d + K, K)) float64
+        Row f is feature f (per-sample tensors flattened in C order) as a dense graded vector.
+    degree : int
+        K, a bound on the degree of every row.
+    shape : tuple
+        Per-sample shape of the features, ``prod(shape) = F``.
+    n_vars : int
+        d, the number of network inputs.
+    """
+
+    def __init__(self, rows: np.ndarray, degree: int, shape: tuple, n_vars: int) -> None:
+        self.rows, self.degree, self.shape, self.n_vars = rows, degree, tuple(shape), n_vars
+
+    def padded(self, K: int) -> np.ndarray:
+        """Rows as dense vectors of degree ``K >= degree`` (graded order: zero padding)."""
+        out = np.zeros((self.rows.shape[0], count_monomials(self.n_vars, K)))
+        out[:, : self.rows.shape[1]] = self.rows
+        return out
+
+    def channels(self, n_channels: int, where: str) -> np.ndarray:
+        """Channel (or feature) of each row for a per-feature / per-channel layer."""
+        F = self.rows.shape[0]
+        if len(self.shape) == 1 and n_channels == F:
+            return np.arange(F)
+        if len(self.shape) == 3 and n_channels == self.shape[0]:
+            return np.arange(F) // (self.shape[1] * self.shape[2])
+        raise ValueError(f"expand: {where} has {n_channels} features/channels but its input has "
+                         f"per-sample shape {self.shape}")
+
+
+MAX_BYTES = 4 * 2**30  # expand refuses a SLAF whose output rows (twice, for Horner) need more
+
+_NOT_POLYNOMIAL = {
+    "ReLU": "max(z, 0) is piecewise linear", "LeakyReLU": "it is piecewise linear",
+    "Tanh": "tanh is not a polynomial", "Sigmoid": "the logistic function is not a polynomial",
+    "SiLU": "z sigmoid(z) is not a polynomial", "ELU": "it is exponential for z < 0",
+    "MaxPool2D": "a maximum is not a polynomial",
+}
+_EXPANDERS: dict[str, Callable] = {}
+_DEGREES: dict[str, Callable] = {}
+
+
+def register_expansion(name: str, expand_fn: Callable, degree_fn: Callable | None = None) -> None:
+    """Teach :func:`expand` a layer class (by class name).
+
+    ``expand_fn(layer, state: ExpansionState, path: str) -> ExpansionState`` maps the features;
+    ``degree_fn(layer, path) -> int`` is the factor by which it multiplies the degree (default 1).
+    """
+    _EXPANDERS[name] = expand_fn
+    _DEGREES[name] = degree_fn or (lambda layer, path: 1)
+
+
+def _where(layer, path: str) -> str:
+    return f"layer {path} ({type(layer).__name__})"
+
+
+def _handler(table: dict, layer, path: str) -> Callable:
+    name = type(layer).__name__
+    if name in table:
+        return table[name]
+    reason = _NOT_POLYNOMIAL.get(name, "expand has no rule for this layer (see "
+                                       "slaf_np.polynomial.register_expansion)")
+    raise ValueError(f"expand: {_where(layer, path)} is not polynomial: {reason}")
+
+
+def _children(model) -> list:
+    return list(model.layers) if type(model).__name__ == "Sequential" else [model]
+
+
+def _run(layers: list, state: ExpansionState, prefix: str) -> ExpansionState:
+    for i, layer in enumerate(layers):
+        path = f"{prefix}{i}"
+        state = _handler(_EXPANDERS, layer, path)(layer, state, path)
+    return state
+
+
+def _slaf_polynomial(layer, path: str) -> np.ndarray:
+    try:
+        return np.asarray(layer.polynomial(), dtype=np.float64)
+    except ValueError as err:
+        raise ValueError(f"expand: {_where(layer, path)} is not polynomial: {err}") from None
+
+
+def _dense(layer, s: ExpansionState, path: str) -> ExpansionState:
+    W = layer.params["W"].astype(np.float64)
+    if s.shape != (W.shape[0],):
+        raise ValueError(f"expand: {_where(layer, path)} expects {W.shape[0]} input features, "
+                         f"got per-sample shape {s.shape}")
+    rows = W.T @ s.rows
+    rows[:, 0] += layer.params["b"].astype(np.float64)
+    return ExpansionState(rows, s.degree, (W.shape[1],), s.n_vars)
+
+
+def _batchnorm(layer, s: ExpansionState, path: str) -> ExpansionState:
+    ch = s.channels(layer.num_features, _where(layer, path))
+    b = {k: v.astype(np.float64) for k, v in layer.buffers.items()}
+    scale = 1.0 / np.sqrt(b["running_var"] + layer.eps)
+    shift = -b["running_mean"] * scale
+    if getattr(layer, "affine", False):
+        gamma, beta = (layer.params[k].astype(np.float64) for k in ("gamma", "beta"))
+        scale, shift = gamma * scale, gamma * shift + beta
+    rows = s.rows * scale[ch][:, None]
+    rows[:, 0] += shift[ch]
+    return ExpansionState(rows, s.degree, s.shape, s.n_vars)
+
+
+def _slaf(layer, s: ExpansionState, path: str) -> ExpansionState:
+    P = _slaf_polynomial(layer, path)
+    P = P[s.channels(P.shape[0], _where(layer, path))]          # (F, k + 1)
+    k, K, d = P.shape[1] - 1, s.degree, s.n_vars
+    need = 2 * 8 * len(P) * count_monomials(d, k * K)
+    if need > MAX_BYTES:
+        raise MemoryError(f"expand: {_where(layer, path)} raises the degree to {k * K}: {len(P)} "
+                          f"features x C({d} + {k * K}, {k * K}) = {count_monomials(d, k * K):,} "
+                          f"coefficients each need {need / 2**30:.3g} GiB (limit "
+                          f"slaf_np.expansion.MAX_BYTES = {MAX_BYTES / 2**30:.3g} GiB)")
+    if K == 0:                                                   # constant rows stay constant
+        rows = np.polynomial.polynomial.polyval(s.rows[:, 0], P.T, tensor=False)[:, None]
+        return ExpansionState(rows, 0, s.shape, d)
+    R, KR = np.ascontiguousarray(P[:, k:]), 0                    # Horner, degree 0 first
+    for j in range(k - 1, -1, -1):
+        R = pk.rowmul_graded(R, KR, s.rows, K, d)
+        R[:, 0] += P[:, j]
+        KR += K
+    return ExpansionState(R, KR, s.shape, d)
+
+
+def _same(layer, s: ExpansionState, path: str) -> ExpansionState:
+    return s
+
+
+def _reshape(layer, s: ExpansionState, path: str) -> ExpansionState:
+    try:
+        shape = tuple(layer.output_shape((1, *s.shape))[1:])
+    except ValueError as err:
+        raise ValueError(f"expand: {_where(layer, path)}: {err}") from None
+    return ExpansionState(s.rows, s.degree, shape, s.n_vars)
+
+
+def _avgpool(layer, s: ExpansionState, path: str) -> ExpansionState:
+    if len(s.shape) != 3:
+        raise ValueError(f"expand: {_where(layer, path)} needs (C, H, W) features, got {s.shape}")
+    shape = _reshape(layer, s, path).shape
+    C, H, W = s.shape
+    z = layer.size
+    v = s.rows.reshape(C, H // z, z, W // z, z, -1)
+    rows = np.ascontiguousarray(v.mean(axis=(2, 4)).reshape(math.prod(shape), -1))
+    return ExpansionState(rows, s.degree, shape, s.n_vars)
+
+
+def _sequential(layer, s: ExpansionState, path: str) -> ExpansionState:
+    return _run(list(layer.layers), s, f"{path}.")
+
+
+def _residual(layer, s: ExpansionState, path: str) -> ExpansionState:
+    body = _run([layer.layers[0]], s, f"{path}.")
+    if body.shape != s.shape:
+        raise ValueError(f"expand: {_where(layer, path)} maps shape {s.shape} to {body.shape}")
+    K = max(s.degree, body.degree)
+    return ExpansionState(s.padded(K) + body.padded(K), K, s.shape, s.n_vars)
+
+
+def _body_degree(layer, path: str) -> int:
+    return max(1, _degree(list(layer.layers[0].layers), f"{path}.0."))
+
+
+for _name, _fn in (("Dense", _dense), ("BatchNorm", _batchnorm), ("Identity", _same),
+                   ("Dropout", _same), ("Flatten", _reshape), ("Reshape", _reshape),
+                   ("AvgPool2D", _avgpool)):
+    register_expansion(_name, _fn)
+register_expansion("SLAF", _slaf,
+                   lambda layer, path: _slaf_polynomial(layer, path).shape[1] - 1)
+register_expansion("Sequential", _sequential,
+                   lambda layer, path: _degree(list(layer.layers), f"{path}."))
+register_expansion("Residual", _residual, _body_degree)
+
+
+def _degree(layers: list, prefix: str) -> int:
+    K = 1
+    for i, layer in enumerate(layers):
+        K *= _handler(_DEGREES, layer, f"{prefix}{i}")(layer, f"{prefix}{i}")
+    return K
+
+
+def degree_bound(model) -> int:
+    """Product of the SLAF degrees along the network (PAPER.md claim 3).
+
+    A :class:`~slaf_np.layers.Residual` contributes ``max(1, degree bound of its body)`` since
+    ``x + F(x)`` keeps the degree of ``x``. Raises ``ValueError`` naming the first
+    non-polynomial layer. Equal to ``expand(model).degree`` for generic weights.
+    """
+    return _degree(_children(model), "")
+
+
+def _input_shape(model) -> tuple:
+    leaves = model.modules() if hasattr(model, "modules") else iter([model])
+    for layer in leaves:
+        name = type(layer).__name__
+        if name == "Dense":
+            return (layer.params["W"].shape[0],)
+        if name in ("BatchNorm", "SLAF"):
+            return (layer.num_features,)
+        if name not in ("Identity", "Dropout"):
+            break
+    raise ValueError("expand: cannot tell the input shape from the first layer; pass n_inputs "
+                     "or input_shape (per sample, e.g. (1, 4, 4))")
+
+
+def expand(model, n_inputs: int | None = None, *, input_shape: tuple | None = None,
+           as_vector: bool = False) -> Polynomial | PolynomialVector:
+    r"""The polynomial that an evaluation-mode network computes (PAPER.md claim 3).
+
+    Parameters
+    ----------
+    model : Module
+        A :class:`~slaf_np.layers.Sequential` (or a single layer) made of Dense, SLAF with a
+        polynomial basis (normalised or not, shared or not, dense or per channel), BatchNorm
+        (running statistics), Identity, Dropout, Flatten, Reshape, AvgPool2D, Residual and nested
+        Sequential. Other layers: see :func:`register_expansion`.
+    n_inputs : int, optional
+        d, for flat inputs. Default: the input width of the first Dense (or BatchNorm / SLAF).
+    input_shape : tuple, optional
+        Per-sample input shape, e.g. ``(C, H, W)``; the variables are the inputs flattened in
+        C order.
+    as_vector : bool
+        Return a :class:`PolynomialVector` even for a single output.
+
+    Returns
+    -------
+    Polynomial
+        When the network has one output: ``expand(model)(X)`` (N,) equals
+        ``model.forward(X)[:, 0]`` up to rounding.
+    PolynomialVector
+        Otherwise: ``expand(model)(X)`` has the shape of ``model.forward(X)``.
+
+    Raises
+    ------
+    ValueError
+        For a non-polynomial layer (ReLU, MaxPool2D, a fourier SLAF, ...), naming it by its
+        index path as in the model's parameter keys, e.g. ``layer 3 (ReLU)`` or
+        ``layer 2.0.1 (Tanh)`` (inside the body of the Residual at index 2).
+
+    Notes
+    -----
+    The features are kept as dense graded vectors of degree K, an (F, C(d + K, K)) matrix.
+    The paper's Boston SLNN (13 inputs, 128 and 64 hidden units, degrees 4 and 2) gives a
+    degree-8 polynomial with C(21, 8) = 203,490 terms; its largest step is 64 row products of
+    2,380-term vectors.
+    """
+    if input_shape is None:
+        input_shape = (int(n_inputs),) if n_inputs is not None else _input_shape(model)
+    shape = tuple(int(s) for s in input_shape)
+    d = math.prod(shape)
+    rows = np.zeros((d, d + 1))
+    rows[np.arange(d), np.arange(1, d + 1)] = 1.0               # x_1 .. x_d
+    state = _run(_children(model), ExpansionState(rows, 1, shape, d), "")
+    if state.rows.shape[0] == 1 and not as_vector:
+        return Polynomial.from_dense(state.rows[0], d)
+    K = state.degree
+    E = pk.graded_basis(d, K)[0] if state.rows.shape[1] * d <= pk.DENSE_PLAN else \
+        pk.exponents_of(np.arange(state.rows.shape[1]), d, pk.binomial_table(d, K))
+    return PolynomialVector._make(E, state.rows, state.shape)
