@@ -9,9 +9,9 @@ r"""Finite-difference checks of hand-derived gradients, in three tiers.
    model's parameters (:func:`pack` / :func:`unpack`), full or along random directions.
 
 Every check runs in float64 (it raises ``TypeError`` otherwise: float32 differences are
-meaningless at these step sizes), restores the layer's buffers (training-mode forwards update running
-statistics) and raises :class:`GradcheckError` naming the worst entry, the analytic and the numeric
-value. Tolerance: ``|a - n| <= atol + rtol * max(|a|, |n|)``.
+meaningless at these step sizes), restores the layer's buffers (training-mode forwards update
+running statistics) and raises :class:`GradcheckError` naming the worst entry, the analytic and the
+numeric value. Tolerance: ``|a - n| <= atol + rtol * max(|a|, |n|)``.
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ def check_directional(layer, x: np.ndarray, rng: np.random.Generator, training: 
             layer.zero_grad()
             originals = {k: p.copy() for k, p in layer.params.items()}
 
-            def shifted(t):
+            def shifted(t, u=u, vx=vx, vp=vp, originals=originals):
                 for k, p in layer.params.items():
                     p[...] = originals[k] + t * vp[k]
                 return float(np.sum(u * layer.forward(x + t * vx, training=training)))
@@ -185,12 +185,13 @@ def pack(params: dict[str, np.ndarray]) -> np.ndarray:
 
 def unpack(theta: np.ndarray, params: dict[str, np.ndarray]) -> None:
     """Write the vector ``theta`` back into the parameter arrays (in place, key order)."""
+    total = sum(p.size for p in params.values())
+    if theta.size != total:  # checked first: a bad theta must not half-overwrite the parameters
+        raise ValueError(f"unpack: theta has {theta.size} entries, the parameters {total}")
     offset = 0
     for p in params.values():
         p[...] = theta[offset:offset + p.size].reshape(p.shape)
         offset += p.size
-    if offset != theta.size:
-        raise ValueError(f"unpack: theta has {theta.size} entries, the parameters {offset}")
 
 
 def check_model(model, X: np.ndarray, y: np.ndarray, loss, training: bool = True,

@@ -1,12 +1,11 @@
 r"""Losses: each returns ``(value, dvalue/dprediction)``, averaged over the batch.
 
-========================= ===================================================== =====================
-loss                      value                                                 gradient
-========================= ===================================================== =====================
-:func:`mse`               mean over n and outputs of (p - y)^2                   2 (p - y) / (N K)
-:func:`softmax_cross_entropy`  mean_n [logsumexp(z_n) - z_{n, y_n}]             (softmax(z) - onehot) / N
-:func:`sigmoid_binary_cross_entropy`  mean [max(z,0) - z y + log(1 + e^{-|z|})]  (sigmoid(z) - y) / size
-========================= ===================================================== =====================
+:func:`mse`
+    value ``mean over n and outputs of (p - y)^2``; gradient ``2 (p - y) / (N K)``.
+:func:`softmax_cross_entropy`
+    value ``mean_n [logsumexp(z_n) - z_{n, y_n}]``; gradient ``(softmax(z) - onehot(y)) / N``.
+:func:`sigmoid_binary_cross_entropy`
+    value ``mean [max(z, 0) - z y + log(1 + e^{-|z|})]``; gradient ``(sigmoid(z) - y) / size``.
 
 Numerical care: ``logsumexp`` subtracts the row maximum before exponentiating, and the binary cross
 entropy uses the form above, which never exponentiates a positive number.
@@ -71,13 +70,20 @@ def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float
                          f"[{labels.min()}, {labels.max()}]")
     n = logits.shape[0]
     rows = np.arange(n)
-    value = float(np.mean(logsumexp(logits) - logits[rows, labels]))
-    grad = softmax(logits)
+    # One exponential serves both: with s = z - max(z), logsumexp(z) - z_y = log(sum e^s) - s_y
+    # and softmax(z) = e^s / sum e^s.
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(shifted)
+    total = e.sum(axis=1, keepdims=True)
+    value = float(np.mean(np.log(total[:, 0]) - shifted[rows, labels]))
+    grad = np.divide(e, total, out=e)
     grad[rows, labels] -= 1
-    return value, grad / n
+    grad *= grad.dtype.type(1.0 / n)
+    return value, grad
 
 
-def sigmoid_binary_cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[float, np.ndarray]:
+def sigmoid_binary_cross_entropy(logits: np.ndarray,
+                                 targets: np.ndarray) -> tuple[float, np.ndarray]:
     """Binary cross entropy of targets in [0, 1] under ``sigmoid(logits)``, same shape."""
     targets = np.asarray(targets)
     if targets.ndim == logits.ndim - 1 and logits.ndim == 2 and logits.shape[1] == 1:

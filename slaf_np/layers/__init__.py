@@ -1,15 +1,17 @@
 """Layers: the Module protocol and every layer, re-exported here."""
 
-from .activations import ELU, Flatten, Identity, LeakyReLU, ReLU, SiLU, Sigmoid, Tanh
+from .activations import ELU, Flatten, Identity, LeakyReLU, ReLU, Sigmoid, SiLU, Tanh
 from .base import Module
 from .containers import Residual, Sequential
 from .dense import Dense
 from .norm import BatchNorm, Dropout
+from .pool import AvgPool2D, MaxPool2D, Reshape
+from .slaf import SLAF
 
 LAYERS: dict[str, type] = {
     cls.__name__: cls
     for cls in (Dense, ReLU, LeakyReLU, Tanh, Sigmoid, SiLU, ELU, Identity, Flatten, BatchNorm,
-                Dropout, Sequential, Residual)
+                Dropout, Sequential, Residual, Reshape, AvgPool2D, MaxPool2D)
 }
 
 
@@ -19,5 +21,9 @@ def register_layer(cls: type) -> type:
     return cls
 
 
-__all__ = ["Module", "Dense", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "SiLU", "ELU", "Identity",
-           "Flatten", "BatchNorm", "Dropout", "Sequential", "Residual", "LAYERS", "register_layer"]
+register_layer(SLAF)
+
+
+__all__ = ["Module", "SLAF", "Dense", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "SiLU", "ELU",
+           "Identity", "Flatten", "BatchNorm", "Dropout", "Sequential", "Residual", "Reshape",
+           "AvgPool2D", "MaxPool2D", "LAYERS", "register_layer"]

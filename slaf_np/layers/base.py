@@ -120,10 +120,9 @@ def check_input(layer: Module, x, ndim: tuple[int, ...] | None = None,
             f"got input of shape {x.shape}"
         )
     if x.size and not np.isfinite(x).all():
-        bad = np.argwhere(~np.isfinite(x))[0]
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(x))[0])
         raise ValueError(
-            f"{name}.forward: input has non-finite values (first at index {tuple(bad)}: "
-            f"{x[tuple(bad)]})"
+            f"{name}.forward: input has non-finite values (first at index {bad}: {x[bad]})"
         )
     return x
 
@@ -164,4 +163,5 @@ def as_rng(rng) -> np.random.Generator:
         return rng
     if rng is None or isinstance(rng, (int, np.integer)):
         return np.random.default_rng(rng)
-    raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, got {type(rng).__name__}")
+    raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, "
+                    f"got {type(rng).__name__}")

@@ -51,7 +51,9 @@ class Dense(Module):
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         check_input(self, x, ndim=(2,), features=self.in_features)
         self._cache = x
-        return x @ self.params["W"] + self.params["b"]
+        y = x @ self.params["W"]
+        y += self.params["b"]  # in place: no second (N, out) array
+        return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         x = self._cache
