@@ -17,6 +17,11 @@ import numpy as np
 FLOAT_DTYPES = (np.float32, np.float64)
 
 
+class NonFiniteError(ValueError):
+    """A layer's input holds NaN or infinity (a ``ValueError``; :func:`slaf_np.train.fit` turns
+    one raised inside the network into a ``TrainingDivergedError``)."""
+
+
 class Module:
     """Base class: no parameters, identity shapes, a readable ``repr``.
 
@@ -121,7 +126,7 @@ def check_input(layer: Module, x, ndim: tuple[int, ...] | None = None,
         )
     if x.size and not np.isfinite(x).all():
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(x))[0])
-        raise ValueError(
+        raise NonFiniteError(
             f"{name}.forward: input has non-finite values (first at index {bad}: {x[bad]})"
         )
     return x

@@ -1,0 +1,226 @@
+"""Save and load models: one ``.npz`` file with the architecture as JSON and every array.
+
+File layout (an ordinary NumPy ``.npz``, readable without pickle)::
+
+    __slaf_np__        uint8 array: UTF-8 JSON header (below)
+    params/<key>       every parameter, keyed as in model.params ("0.W", "3.c", ...)
+    buffers/<key>      every buffer (running statistics), keyed as in model.buffers
+    extra/<i>          arrays found inside ``extra`` (e.g. an optimiser's state_dict)
+
+    header = {"format": "slaf_np.model", "version": 1, "slaf_np": "<package version>",
+              "architecture": <node>, "extra": <extra with arrays replaced by {"__array__": i}>}
+    node   = {"class": "Dense", "config": {...}, "dtype": "float32"}        (a leaf)
+           | {"class": "Sequential", "layers": [<node>, ...]}               (a container)
+
+A leaf is rebuilt as ``LAYERS[class](**config)``, cast with ``astype(dtype)`` and filled with the
+stored arrays, which must match the rebuilt model's keys, shapes and dtypes exactly (so predictions
+are bit-identical after a round trip). Constructor arguments that are not configuration (``rng``)
+take their defaults: a loaded Dropout draws fresh masks. Layers that register themselves with
+:func:`slaf_np.layers.register_layer` are found by name; the modules of :mod:`slaf_np.layers` are
+imported on demand when a name is missing.
+
+Writes are atomic (:func:`slaf_np.utils.atomic_write_bytes`): the file is built in memory, written
+to a temporary file beside the target and renamed, so an interrupted save leaves the old file.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io as _io
+import json
+import os
+import pkgutil
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from . import layers as _layers
+from .layers import LAYERS, Residual
+from .layers.base import Module
+from .utils import atomic_write_bytes, to_json
+
+__all__ = ["save", "load", "describe", "build", "FORMAT", "VERSION"]
+
+FORMAT = "slaf_np.model"
+VERSION = 1
+HEADER = "__slaf_np__"
+
+
+# -- architecture <-> JSON -------------------------------------------------------------------
+def _children(m: Module) -> list[Module] | None:
+    if isinstance(m, Residual):
+        return m.body.layers
+    layers = getattr(m, "layers", None)
+    return layers if isinstance(layers, list) else None
+
+
+def describe(model: Module) -> dict:
+    """The JSON-able architecture of ``model`` (see the module docstring)."""
+    name = type(model).__name__
+    if LAYERS.get(name) is not type(model):
+        raise ValueError(f"save: layer class {name} is not registered in slaf_np.layers.LAYERS; "
+                         f"decorate it with slaf_np.layers.register_layer")
+    children = _children(model)
+    if children is not None:
+        return {"class": name, "layers": [describe(m) for m in children]}
+    node = {"class": name, "config": model.config()}
+    if model.dtype is not None:
+        node["dtype"] = np.dtype(model.dtype).name
+    return node
+
+
+def _discover_layers() -> None:
+    for info in pkgutil.iter_modules(_layers.__path__):
+        importlib.import_module(f"{_layers.__name__}.{info.name}")
+
+
+def build(node: dict) -> Module:
+    """Rebuild an (untrained) model from :func:`describe`'s output."""
+    if not isinstance(node, dict) or "class" not in node:
+        raise ValueError(f"load: architecture node must be a dict with 'class', got {node!r}")
+    name = node["class"]
+    if name not in LAYERS:
+        _discover_layers()
+    if name not in LAYERS:
+        raise ValueError(f"load: unknown layer class {name!r}; known: {sorted(LAYERS)}")
+    cls = LAYERS[name]
+    if "layers" in node:
+        return cls(*[build(child) for child in node["layers"]])
+    try:
+        m = cls(**node.get("config", {}))
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"load: cannot rebuild {name} from config {node.get('config')}: "
+                         f"{e}") from e
+    if "dtype" in node:
+        m.astype(node["dtype"])
+    return m
+
+
+# -- extra: JSON with arrays -------------------------------------------------------------------
+def _split_extra(obj, arrays: list):
+    if isinstance(obj, np.ndarray):
+        arrays.append(obj)
+        return {"__array__": len(arrays) - 1}
+    if isinstance(obj, dict):
+        return {str(k): _split_extra(v, arrays) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_split_extra(v, arrays) for v in obj]
+    return obj
+
+
+def _join_extra(obj, arrays: dict):
+    if isinstance(obj, dict):
+        if set(obj) == {"__array__"}:
+            return arrays[f"extra/{obj['__array__']}"]
+        return {k: _join_extra(v, arrays) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_join_extra(v, arrays) for v in obj]
+    return obj
+
+
+# -- save / load -------------------------------------------------------------------------------
+def save(model: Module, path: str | os.PathLike, extra: dict | None = None) -> Path:
+    """Write ``model`` (architecture, parameters, buffers) to ``path`` atomically.
+
+    Parameters
+    ----------
+    model : Module
+        A registered layer or container.
+    path : str or Path
+        Target file; ``.npz`` is the convention but not added.
+    extra : dict, optional
+        Anything JSON-able, and NumPy arrays at any depth of dicts and lists (e.g. a training
+        history and ``optimizer.state_dict()``); read back with ``load(path, with_extra=True)``.
+
+    Returns
+    -------
+    Path
+    """
+    from . import __version__
+
+    arrays: list[np.ndarray] = []
+    header = {"format": FORMAT, "version": VERSION, "slaf_np": __version__,
+              "architecture": describe(model), "extra": _split_extra(extra or {}, arrays)}
+    content = {HEADER: np.frombuffer(to_json(header, indent=None).encode(), dtype=np.uint8)}
+    for key, a in model.params.items():
+        content[f"params/{key}"] = a
+    for key, a in model.buffers.items():
+        content[f"buffers/{key}"] = a
+    for i, a in enumerate(arrays):
+        content[f"extra/{i}"] = np.asarray(a)
+    buf = _io.BytesIO()
+    np.savez(buf, **content)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def _read(path) -> dict[str, np.ndarray]:
+    try:
+        f = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
+        raise ValueError(f"load: {path} is not a readable slaf_np model file (truncated, or not "
+                         f"an .npz archive): {e}") from e
+    if isinstance(f, np.ndarray):
+        raise ValueError(f"load: {path} holds a single .npy array of shape {f.shape}, not a "
+                         f"slaf_np model (.npz written by slaf_np.io.save)")
+    try:
+        with f:
+            return {k: f[k] for k in f.files}
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as e:
+        raise ValueError(f"load: {path} is damaged (truncated or corrupt archive member): "
+                         f"{e}") from e
+
+
+def load(path: str | os.PathLike, with_extra: bool = False):
+    """Read a model written by :func:`save`.
+
+    Parameters
+    ----------
+    path : str or Path
+    with_extra : bool
+        Also return the ``extra`` dict given to :func:`save`.
+
+    Returns
+    -------
+    Module, or (Module, dict) with ``with_extra``
+
+    Raises
+    ------
+    ValueError
+        The file is truncated or not an ``.npz``, is an ``.npz`` not written by slaf_np, has an
+        unsupported format version, names an unknown layer, or holds arrays whose keys, shapes
+        or dtypes do not match the architecture. The message says which.
+    """
+    data = _read(path)
+    if HEADER not in data:
+        raise ValueError(f"load: {path} is an .npz without a slaf_np header (arrays "
+                         f"{sorted(data)[:8]}); it was not written by slaf_np.io.save")
+    try:
+        header = json.loads(data.pop(HEADER).tobytes().decode())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"load: {path} has a corrupt slaf_np header: {e}") from e
+    if header.get("format") != FORMAT:
+        raise ValueError(f"load: {path} has format {header.get('format')!r}, expected {FORMAT!r}")
+    if header.get("version") != VERSION:
+        raise ValueError(f"load: {path} has format version {header.get('version')!r}; this "
+                         f"slaf_np reads version {VERSION}")
+    model = build(header["architecture"])
+    for kind in ("params", "buffers"):
+        target = getattr(model, kind)
+        stored = {k.split("/", 1)[1]: a for k, a in data.items() if k.startswith(kind + "/")}
+        missing = [k for k in target if k not in stored]
+        unused = [k for k in stored if k not in target]
+        if missing or unused:
+            raise ValueError(f"load: {path}: the {kind} in the file do not match the "
+                             f"architecture (missing {missing}, unexpected {unused})")
+        for key, want in target.items():
+            a = stored[key]
+            if a.shape != want.shape or a.dtype != want.dtype:
+                raise ValueError(f"load: {path}: {kind} {key!r} is {a.dtype}{list(a.shape)} in the "
+                                 f"file, the architecture expects {want.dtype}{list(want.shape)}")
+            want[...] = a
+    if with_extra:
+        return model, _join_extra(header.get("extra", {}), data)
+    return model

@@ -1,0 +1,170 @@
+r"""Shape layers for images: :class:`Reshape`, :class:`AvgPool2D` and :class:`MaxPool2D`.
+
+Pooling works on ``(N, C, H, W)`` inputs with square, non-overlapping windows: the stride equals the
+window ``size`` ``s`` and ``H``, ``W`` must be multiples of ``s`` (no padding, no silent cropping).
+Both poolings view the input as ``(N, C, H/s, s, W/s, s)``, so every window is one pair of axes
+(3 and 5) and no index arithmetic is needed.
+
+Average pooling, with ``P`` the ``s x s`` window of output ``(i, j)``::
+
+    y[n, c, i, j] = (1 / s^2) sum_{(h, w) in P} x[n, c, h, w]
+    dx[n, c, h, w] = dy[n, c, h // s, w // s] / s^2
+
+Max pooling routes the gradient to the arg-max of each window (cached by forward); ties go to the
+first maximum in row-major order within the window, so the gradient is a subgradient there::
+
+    y[n, c, i, j] = max_{(h, w) in P} x[n, c, h, w]
+    dx[n, c, h, w] = dy[n, c, i, j] if (h, w) is the arg-max of P else 0
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Module, check_grad, check_input, check_positive_int
+
+
+def _require_forward(layer: Module, dy) -> None:
+    if layer._cache is None:
+        check_grad(layer, dy, ())  # raises: backward called before forward
+
+
+class Reshape(Module):
+    """Reshape each sample: ``(N, ...)`` to ``(N, *shape)``.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The per-sample shape (batch axis excluded), e.g. ``(1, 28, 28)``; one entry may be ``-1``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Reshape((1, 28, 28)).forward(np.zeros((5, 784), np.float32)).shape
+    (5, 1, 28, 28)
+    """
+
+    def __init__(self, shape) -> None:
+        super().__init__()
+        try:
+            shape = tuple(int(s) for s in shape)
+        except TypeError:
+            raise TypeError(f"Reshape: shape must be a tuple of ints, got {shape!r}") from None
+        if not shape or any(s == 0 or s < -1 for s in shape) or shape.count(-1) > 1:
+            raise ValueError(f"Reshape: shape must hold positive sizes (at most one -1), "
+                             f"got {shape}")
+        self.shape = shape
+
+    def _target(self, input_shape: tuple) -> tuple:
+        size = int(np.prod(input_shape[1:]))
+        known = int(np.prod([s for s in self.shape if s != -1]))
+        fits = size % known == 0 if -1 in self.shape else size == known
+        if not fits:
+            raise ValueError(f"Reshape: cannot reshape samples of shape {tuple(input_shape[1:])} "
+                             f"({size} values) to {self.shape}")
+        return tuple(size // known if s == -1 else s for s in self.shape)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        check_input(self, x)
+        target = self._target(x.shape)
+        self._cache = x.shape
+        return x.reshape((x.shape[0], *target))
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        _require_forward(self, dy)
+        shape = self._cache
+        check_grad(self, dy, (shape[0], *self._target(shape)))
+        return dy.reshape(shape)
+
+    def output_shape(self, input_shape: tuple) -> tuple:
+        return (input_shape[0], *self._target(input_shape))
+
+    def config(self) -> dict:
+        return {"shape": list(self.shape)}
+
+
+class _Pool2D(Module):
+    def __init__(self, size: int = 2) -> None:
+        super().__init__()
+        self.size = check_positive_int(size, "size", type(self).__name__)
+
+    def _windows(self, x: np.ndarray) -> np.ndarray:
+        """``x`` (N, C, H, W) viewed as (N, C, H/s, s, W/s, s), after checking the shape."""
+        check_input(self, x, ndim=(4,))
+        n, c, h, w = x.shape
+        s = self.size
+        if h % s or w % s:
+            raise ValueError(f"{self.name}: height and width must be multiples of size={s} "
+                             f"(stride = size, no padding), got input of shape {x.shape}")
+        return x.reshape(n, c, h // s, s, w // s, s)
+
+    def output_shape(self, input_shape: tuple) -> tuple:
+        n, c, h, w = input_shape
+        s = self.size
+        if h % s or w % s:
+            raise ValueError(f"{self.name}: height and width must be multiples of size={s}, "
+                             f"got input shape {tuple(input_shape)}")
+        return (n, c, h // s, w // s)
+
+    def config(self) -> dict:
+        return {"size": self.size}
+
+
+class AvgPool2D(_Pool2D):
+    """Mean over non-overlapping ``size x size`` windows of ``(N, C, H, W)`` inputs.
+
+    Parameters
+    ----------
+    size : int
+        Window side and stride; ``H`` and ``W`` must be multiples of it.
+    """
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        v = self._windows(x)
+        self._cache = x.shape
+        return v.mean(axis=(3, 5), dtype=x.dtype)
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        _require_forward(self, dy)
+        shape = self._cache
+        n, c, h, w = shape
+        s = self.size
+        check_grad(self, dy, (n, c, h // s, w // s))
+        # dx = dy / s^2 repeated over each window: broadcast over the window axes, then one copy.
+        g = (dy / dy.dtype.type(s * s))[:, :, :, None, :, None]
+        return np.broadcast_to(g, (n, c, h // s, s, w // s, s)).reshape(shape)
+
+
+class MaxPool2D(_Pool2D):
+    """Maximum over non-overlapping ``size x size`` windows of ``(N, C, H, W)`` inputs.
+
+    Parameters
+    ----------
+    size : int
+        Window side and stride; ``H`` and ``W`` must be multiples of it.
+
+    Notes
+    -----
+    Forward caches the arg-max of every window (first maximum on ties); backward scatters ``dy``
+    to those positions and zero elsewhere.
+    """
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        v = self._windows(x)
+        n, c, h, w = x.shape
+        s = self.size
+        # (N, C, H/s, W/s, s*s): one row per window, then the arg-max within the row.
+        rows = v.transpose(0, 1, 2, 4, 3, 5).reshape(n, c, h // s, w // s, s * s)
+        arg = rows.argmax(axis=-1)[..., None]
+        self._cache = (arg, x.shape)
+        return np.take_along_axis(rows, arg, axis=-1)[..., 0]
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        _require_forward(self, dy)
+        arg, shape = self._cache
+        n, c, h, w = shape
+        s = self.size
+        check_grad(self, dy, (n, c, h // s, w // s))
+        rows = np.zeros((n, c, h // s, w // s, s * s), dtype=dy.dtype)
+        np.put_along_axis(rows, arg, dy[..., None], axis=-1)
+        return rows.reshape(n, c, h // s, w // s, s, s).transpose(0, 1, 2, 4, 3, 5).reshape(shape)
