@@ -516,8 +516,10 @@ def test_register_expansion_teaches_a_new_layer():
         np.testing.assert_allclose(expand(model)(X), model.forward(X)[:, 0], rtol=1e-12)
         assert degree_bound(model) == 2
     finally:
-        polynomial._EXPANDERS.pop("Doubler")
-        polynomial._DEGREES.pop("Doubler")
+        from slaf_np import expansion
+
+        expansion._EXPANDERS.pop("Doubler")
+        expansion._DEGREES.pop("Doubler")
 
 
 def test_polynomial_vector_of_polynomials():

@@ -1,0 +1,151 @@
+"""Benchmark: one SLAF training step (forward + backward) with the numba kernels, with their NumPy
+twins, and a Dense layer of the same width as a yardstick, in one run.
+
+Setting: N = 256 rows, D in {256, 1024} features, k in {2, 4, 8} terms, float32, power basis,
+per-feature coefficients, ``normalize=True``, training mode. Timings are medians over ``repeats``
+runs after a warm-up (the kernels are compiled, or loaded from numba's cache, before timing). The
+Dense yardstick is ``y = x W + b`` with its backward (``dW = x^T dy``, ``dx = dy W^T``): three
+D x D matmuls.
+
+Memory: the peak of NumPy allocations (``tracemalloc``; every array the kernels return is allocated
+by NumPy on the Python side) during one forward + backward of the numba layer, beyond what was
+allocated before, relative to the input's size. The kernels' per-block scratch (at most 8 k + 5
+float64 runs of length L <= 512 per running block, one block per thread) lives in numba's own
+allocator and is not counted; its bound is reported as ``scratch_kib``.
+
+Targets: kernels at least 4x faster than the twin; SLAF (k = 4, D = 1024) at most 1/4 of the
+Dense layer's time; peak extra memory at most 3x the input.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import tracemalloc
+
+import numpy as np
+
+from .layers.dense import Dense
+from .layers.slaf import SLAF
+
+__all__ = ["bench_slaf"]
+
+N_ROWS = 256
+WIDTHS = (256, 1024)
+DEGREES = (2, 4, 8)
+
+
+def _median_ms(step, repeats: int) -> float:
+    step()                                                     # warm-up (compile / caches)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    return 1e3 * float(np.median(times))
+
+
+def _slaf_step(layer: SLAF, x: np.ndarray, dy: np.ndarray):
+    def step():
+        layer.forward(x, training=True)
+        return layer.backward(dy)
+    return step
+
+
+def _dense_step(layer: Dense, x: np.ndarray, dy: np.ndarray):
+    def step():
+        layer.forward(x, training=True)
+        return layer.backward(dy)
+    return step
+
+
+def _peak_ratio(layer: SLAF, x: np.ndarray, dy: np.ndarray) -> float:
+    layer.forward(x, training=True)
+    layer.backward(dy)                                         # warm
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        y = layer.forward(x, training=True)
+        dx = layer.backward(dy)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    del y, dx
+    return (peak - base) / x.nbytes
+
+
+def bench_slaf(repeats: int = 7, quick: bool = False) -> dict:
+    """Time SLAF forward + backward (numba kernels, NumPy twin) against a Dense layer.
+
+    Parameters
+    ----------
+    repeats : int
+        Timed runs per measurement (the median is reported).
+    quick : bool
+        Three repeats only (for smoke tests).
+
+    Returns
+    -------
+    dict
+        ``rows``: one dict per (D, k) with ``numba_ms``, ``numpy_ms``, ``dense_ms``,
+        ``speedup`` (numpy / numba), ``slaf_over_dense`` and ``peak_mem_x_input``; ``targets``:
+        the three checks as booleans; ``table``: the same as text; ``note``: the load average.
+    """
+    import numba
+
+    if quick:
+        repeats = min(repeats, 3)
+    rng = np.random.default_rng(0)
+    rows = []
+    for D in WIDTHS:
+        x = rng.standard_normal((N_ROWS, D)).astype(np.float32)
+        dy = rng.standard_normal((N_ROWS, D)).astype(np.float32)
+        dense = Dense(D, D, rng=0)
+        dense_ms = _median_ms(_dense_step(dense, x, dy), repeats)
+        for k in DEGREES:
+            fast = SLAF(D, k, rng=0, backend="numba")
+            slow = SLAF(D, k, rng=0, backend="numpy")
+            numba_ms = _median_ms(_slaf_step(fast, x, dy), repeats)
+            numpy_ms = _median_ms(_slaf_step(slow, x, dy), repeats)
+            rows.append({"D": D, "k": k, "numba_ms": round(numba_ms, 3),
+                         "numpy_ms": round(numpy_ms, 3), "dense_ms": round(dense_ms, 3),
+                         "speedup": round(numpy_ms / numba_ms, 2),
+                         "slaf_over_dense": round(numba_ms / dense_ms, 3),
+                         "peak_mem_x_input": round(_peak_ratio(fast, x, dy), 2)})
+    key = next(r for r in rows if r["D"] == 1024 and r["k"] == 4)
+    targets = {"kernels_4x_faster_than_numpy": all(r["speedup"] >= 4 for r in rows),
+               "slaf_k4_d1024_under_quarter_dense": key["slaf_over_dense"] <= 0.25,
+               "peak_memory_under_3x_input": all(r["peak_mem_x_input"] <= 3 for r in rows)}
+    threads = numba.get_num_threads()
+    try:
+        layer = numba.threading_layer()
+    except ValueError:                                  # no parallel region ran (single thread)
+        layer = "none"
+    # the backward's per-block scratch: (8 k + 5) float64 runs of length L <= 512 (S = 1), one
+    # block alive per thread
+    scratch_kib = threads * (8 * max(DEGREES) + 5) * 512 * 8 / 1024
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    head = f"{'D':>5} {'k':>2} {'numba ms':>9} {'numpy ms':>9} {'dense ms':>9} " \
+           f"{'speedup':>8} {'slaf/dense':>10} {'peak mem':>9}"
+    lines = [f"SLAF forward+backward, N={N_ROWS}, float32, power basis, normalize=True, "
+             f"training; median of {repeats}; numba threads {threads} ({layer})", head,
+             "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r['D']:>5} {r['k']:>2} {r['numba_ms']:>9.3f} {r['numpy_ms']:>9.3f} "
+                     f"{r['dense_ms']:>9.3f} {r['speedup']:>7.1f}x {r['slaf_over_dense']:>10.3f} "
+                     f"{r['peak_mem_x_input']:>8.2f}x")
+    lines.append(f"peak mem: extra NumPy memory of one forward + backward / input size; the "
+                 f"kernels' scratch (numba's allocator, not traced) is <= {scratch_kib:.0f} KiB")
+    lines.append("targets: " + ", ".join(f"{k}={'yes' if v else 'NO'}" for k, v in targets.items()))
+    note = (f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the end of the run; "
+            f"timings on a shared machine are noisy (with more runnable processes than cores, "
+            f"OMP_WAIT_POLICY=passive avoids the omp threading layer's spin-wait stalls)")
+    lines.append(note)
+    return {"rows": rows, "targets": targets, "repeats": repeats, "threads": threads,
+            "threading_layer": layer,
+            "scratch_kib": scratch_kib, "note": note, "table": "\n".join(lines)}
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(bench_slaf()["table"])

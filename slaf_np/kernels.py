@@ -1,0 +1,558 @@
+r"""Fused numba kernels for the SLAF forward and backward passes, and their plain-NumPy twins.
+
+Layout. Every kernel takes the (already scaled) input as a C-contiguous array ``x`` of shape
+(N, D, S): a dense input (N, D) is (N, D, 1), a convolutional input (N, C, H, W) is (N, C, H*W).
+Statistics run over the M = N * S values of each feature d. In that layout the values of a block
+of features ``d0 <= d < d1`` of one sample n are one contiguous run ``x[n, d0:d1, :]`` of length
+``L = (d1 - d0) * S``; the kernels run ``prange`` over feature blocks and, inside a block, over the
+samples n, evaluating the k basis terms of the whole run into a (k, L) float64 scratch by the
+three-term recurrence (vectorised over the run). The k terms are never stored for the whole batch:
+the only full-size arrays are the output (y or dx).
+
+Basis terms (``code``: 0 power, 1 chebyshev, 2 legendre, 3 hermite) all follow one recurrence
+(:func:`recurrence`), with :math:`g_0 = 1`, :math:`g_{-1} = 0`:
+
+.. math::
+
+    g_{n+1} = \alpha_n x g_n - \beta_n g_{n-1}, \qquad
+    g_{n+1}' = \alpha_n (g_n + x g_n') - \beta_n g_{n-1}'
+
+=========  ====================================  ============================
+code       :math:`\alpha_n`                      :math:`\beta_n`
+=========  ====================================  ============================
+power      1                                     0
+chebyshev  1 for n = 0, else 2                   1 for n >= 1
+legendre   (2n + 1) / (n + 1)                    n / (n + 1)
+hermite    1                                     n
+=========  ====================================  ============================
+
+Numerics. Terms and sums are float64 whatever the input dtype (float32 inputs are read as float32
+and widened per value), so high powers keep their accuracy. The batch mean and variance come from
+Welford's update, run for each position p of a run over the samples n (position p sees one value
+per sample, so its count is n + 1 and the update is ``delta = g - mu; mu += delta / (n + 1);
+M2 += delta * (g - mu)``), then the S positions of a feature are merged with Chan et al.'s
+pairwise formula. Never :math:`E[p^2] - E[p]^2`, which cancels catastrophically when a term's
+mean is large compared with its spread. Welford needs one pass where the two-pass (mean, then
+centred squares) algorithm needs two, and is as stable here (a float32 input with mean 100 and
+spread 0.05 gives the variance of :math:`x^4` to 1e-9 relative; tests/test_kernels.py). No
+``fastmath``.
+
+The maths (per feature d and term i; ``a = c * gate``; ``s = sqrt(var + eps)``):
+
+* forward: :math:`\hat P_i = (g_i(x) - \mu_i)/s_i`, :math:`y = \sum_i a_i \hat P_i + b`
+  (training: :math:`\mu, var` from the batch; evaluation: given running values; unnormalised:
+  :math:`\mu = 0, s = 1`);
+* backward, with :math:`w_i = a_i / s_i`, :math:`G_i = \sum dy\,\hat P_i`, :math:`\bar{dy}` the
+  mean of dy:
+
+  - training: :math:`dx = \sum_i w_i g_i'(x) \big(dy - \bar{dy} - \hat P_i G_i / M\big)`
+    (the batch-norm term: the gradient through :math:`\mu_i` and :math:`var_i`);
+  - evaluation: :math:`dx = dy \sum_i w_i g_i'(x)`.
+
+  The kernels return ``dx``, ``G`` (D, k) and :math:`\sum dy` (D,); the layer turns them into
+  ``dc``, ``dalpha`` and ``db``.
+
+The twins (``*_numpy``) have the same signatures and materialise the terms with
+:func:`slaf_np.bases.evaluate` (in float64); they also serve basis ``fourier`` (code 4), which has
+no kernel. Set ``NUMBA_DISABLE_JIT=1`` to run the kernels as plain Python (``prange`` becomes
+``range``) for debugging.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+
+from . import bases
+from ._jit import njit, prange
+
+__all__ = ["CODES", "POLYNOMIAL_CODES", "recurrence", "forward_train", "forward_eval",
+           "backward_train", "backward_eval", "term_stats", "forward_train_numpy",
+           "forward_eval_numpy", "backward_train_numpy", "backward_eval_numpy", "term_stats_numpy",
+           "get_backend", "BACKENDS"]
+
+CODES = {"power": 0, "chebyshev": 1, "legendre": 2, "hermite": 3, "fourier": 4}
+NAMES = {v: k for k, v in CODES.items()}
+POLYNOMIAL_CODES = (0, 1, 2, 3)
+
+
+# --------------------------------------------------------------------------- recurrence (jitted)
+
+@njit
+def recurrence(code, k):
+    """Coefficients ``(alpha, beta)``, each (k,), of ``g_{n+1} = alpha_n x g_n - beta_n g_{n-1}``
+    for n = 0..k-1 (``g_0 = 1``, ``g_{-1} = 0``), for basis ``code`` 0..3."""
+    al = np.ones(k)
+    be = np.zeros(k)
+    for n in range(k):
+        if code == 1:
+            al[n] = 1.0 if n == 0 else 2.0
+            be[n] = 0.0 if n == 0 else 1.0
+        elif code == 2:
+            al[n] = (2.0 * n + 1.0) / (n + 1.0)
+            be[n] = n / (n + 1.0)
+        elif code == 3:
+            be[n] = float(n)
+    return al, be
+
+
+@njit
+def _fill(xv, al, be, G):
+    """G[i, p] = g_{i+1}(xv[p]) for a run xv (L,), by the recurrence (vectorised over p)."""
+    k, L = G.shape
+    for p in range(L):
+        G[0, p] = al[0] * xv[p]
+    if k > 1:
+        for p in range(L):
+            G[1, p] = al[1] * xv[p] * G[0, p] - be[1]
+    for i in range(2, k):
+        a_, b_ = al[i], be[i]
+        for p in range(L):
+            G[i, p] = a_ * xv[p] * G[i - 1, p] - b_ * G[i - 2, p]
+
+
+@njit
+def _fill_deriv(xv, al, be, G, dG):
+    """As :func:`_fill`, plus dG[i, p] = g_{i+1}'(xv[p])."""
+    _fill(xv, al, be, G)
+    k, L = G.shape
+    for p in range(L):
+        dG[0, p] = al[0]
+    if k > 1:
+        for p in range(L):
+            dG[1, p] = al[1] * (G[0, p] + xv[p] * dG[0, p])
+    for i in range(2, k):
+        a_, b_ = al[i], be[i]
+        for p in range(L):
+            dG[i, p] = a_ * (G[i - 1, p] + xv[p] * dG[i - 1, p]) - b_ * dG[i - 2, p]
+
+
+@njit
+def _load(x2, n, off, xv):
+    for p in range(xv.shape[0]):
+        xv[p] = x2[n, off + p]
+
+
+@njit
+def _expand(A, d0, S, out):
+    """out[i, p] = A[d0 + p // S, i]: a per-feature (D, k) table laid out along the run."""
+    k, L = out.shape
+    for p in range(L):
+        d = d0 + p // S
+        for i in range(k):
+            out[i, p] = A[d, i]
+
+
+@njit
+def _reduce(acc, d0, S, scale, out):
+    """out[d0 + p // S, i] = scale * sum of acc[i, p] over the S positions p of each feature."""
+    k, L = acc.shape
+    for q in range(L // S):
+        for i in range(k):
+            t = 0.0
+            for s in range(S):
+                t += acc[i, q * S + s]
+            out[d0 + q, i] = t * scale
+
+
+@njit
+def _merge(mu, m2, N, d0, S, mean, var):
+    """Merge the S per-position (mean, M2) pairs of each feature, N values each (Chan et al. with
+    equal counts): mean = average of the means, M2 = sum M2_s + N sum_s (mean_s - mean)^2."""
+    k, L = mu.shape
+    for q in range(L // S):
+        for i in range(k):
+            t = 0.0
+            for s in range(S):
+                t += mu[i, q * S + s]
+            m = t / S
+            t = 0.0
+            for s in range(S):
+                dev = mu[i, q * S + s] - m
+                t += m2[i, q * S + s] + N * dev * dev
+            mean[d0 + q, i] = m
+            var[d0 + q, i] = t / (N * S)
+
+
+# ------------------------------------------------------------------------------- kernels (jitted)
+
+@njit(parallel=True)
+def _forward(x2, y, D, S, code, a, b, mean, std, eps, train, want_y, bs):
+    """Forward over feature blocks. ``train``: write the batch mean/variance of the terms into
+    ``mean`` and ``std`` (which then holds the *variance*), then use ``sqrt(var + eps)``.
+    Otherwise ``mean``/``std`` are inputs. The output goes to ``y`` (N, D*S), allocated by the
+    caller so that NumPy (and tracemalloc) sees it; ``want_y = False`` skips it (statistics
+    only)."""
+    N = x2.shape[0]
+    k = a.shape[1]
+    al, be = recurrence(code, k)
+    nblocks = (D + bs - 1) // bs
+    for blk in prange(nblocks):
+        d0 = blk * bs
+        d1 = min(D, d0 + bs)
+        L = (d1 - d0) * S
+        off = d0 * S
+        xv = np.empty(L)
+        G = np.empty((k, L))
+        mu = np.empty((k, L))
+        if train:
+            # pass 1, Welford per position p (every position gets one value per sample n):
+            #   delta = g - mu;  mu += delta / (n + 1);  M2 += delta * (g - mu)
+            m2 = np.zeros((k, L))
+            mu[:, :] = 0.0
+            for n in range(N):
+                _load(x2, n, off, xv)
+                _fill(xv, al, be, G)
+                inv = 1.0 / (n + 1.0)
+                for i in range(k):
+                    for p in range(L):
+                        delta = G[i, p] - mu[i, p]
+                        mu[i, p] += delta * inv
+                        m2[i, p] += delta * (G[i, p] - mu[i, p])
+            _merge(mu, m2, N, d0, S, mean, std)
+        _expand(mean, d0, S, mu)                          # the mean of each term, per position
+        if want_y:
+            # pass 2 (the only one in evaluation): y = sum_i w_i g_i + (b - sum_i w_i mu_i),
+            # w_i = a_i / s_i
+            w = np.empty((k, L))
+            c0 = np.empty(L)
+            yv = np.empty(L)
+            for p in range(L):
+                d = d0 + p // S
+                t = b[d]
+                for i in range(k):
+                    s = np.sqrt(std[d, i] + eps) if train else std[d, i]
+                    w[i, p] = a[d, i] / s
+                    t -= w[i, p] * mu[i, p]
+                c0[p] = t
+            for n in range(N):
+                _load(x2, n, off, xv)
+                _fill(xv, al, be, G)
+                for p in range(L):
+                    yv[p] = c0[p]
+                for i in range(k):
+                    for p in range(L):
+                        yv[p] += w[i, p] * G[i, p]
+                for p in range(L):
+                    y[n, off + p] = yv[p]
+
+
+@njit(parallel=True)
+def _backward(dy2, x2, dx, gsum, D, S, code, a, mean, std, train, bs):
+    """Backward over feature blocks: writes dx (N, D*S) and G = sum dy * P^ (D, k); returns
+    sum dy (D,)."""
+    N = x2.shape[0]
+    k = a.shape[1]
+    M = N * S
+    al, be = recurrence(code, k)
+    dsum = np.empty((D, 1))
+    nblocks = (D + bs - 1) // bs
+    for blk in prange(nblocks):
+        d0 = blk * bs
+        d1 = min(D, d0 + bs)
+        L = (d1 - d0) * S
+        off = d0 * S
+        xv = np.empty(L)
+        dv = np.empty(L)
+        out = np.empty(L)
+        G = np.empty((k, L))
+        dG = np.empty((k, L))
+        mu = np.empty((k, L))
+        inv = np.empty((k, L))
+        w = np.empty((k, L))
+        for p in range(L):
+            d = d0 + p // S
+            for i in range(k):
+                mu[i, p] = mean[d, i]
+                inv[i, p] = 1.0 / std[d, i]
+                w[i, p] = a[d, i] / std[d, i]
+        accG = np.zeros((k, L))
+        accd = np.zeros((1, L))
+        # pass 1: G_i = sum dy * P^_i and sum dy (evaluation: dx in the same pass)
+        for n in range(N):
+            _load(x2, n, off, xv)
+            _load(dy2, n, off, dv)
+            if train:
+                _fill(xv, al, be, G)
+            else:
+                _fill_deriv(xv, al, be, G, dG)
+                for p in range(L):
+                    out[p] = 0.0
+            for p in range(L):
+                accd[0, p] += dv[p]
+            for i in range(k):
+                for p in range(L):
+                    accG[i, p] += dv[p] * (G[i, p] - mu[i, p]) * inv[i, p]
+            if not train:
+                for i in range(k):
+                    for p in range(L):
+                        out[p] += w[i, p] * dG[i, p]
+                for p in range(L):
+                    dx[n, off + p] = dv[p] * out[p]
+        _reduce(accG, d0, S, 1.0, gsum)
+        _reduce(accd, d0, S, 1.0, dsum)
+        if train:
+            # pass 2: dx = sum_i w_i g_i' (dy - mean(dy) - P^_i G_i / M)
+            mG = np.empty((k, L))
+            mdy = np.empty(L)
+            for p in range(L):
+                d = d0 + p // S
+                mdy[p] = dsum[d, 0] / M
+                for i in range(k):
+                    mG[i, p] = gsum[d, i] / M
+            for n in range(N):
+                _load(x2, n, off, xv)
+                _load(dy2, n, off, dv)
+                _fill_deriv(xv, al, be, G, dG)
+                for p in range(L):
+                    dv[p] -= mdy[p]
+                    out[p] = 0.0
+                for i in range(k):
+                    for p in range(L):
+                        ph = (G[i, p] - mu[i, p]) * inv[i, p]
+                        out[p] += w[i, p] * dG[i, p] * (dv[p] - ph * mG[i, p])
+                for p in range(L):
+                    dx[n, off + p] = out[p]
+    return dsum[:, 0]
+
+
+# ----------------------------------------------------------------------------- public wrappers
+
+def _check(x: np.ndarray, code: int, where: str) -> np.ndarray:
+    if x.ndim != 3:
+        raise ValueError(f"kernels.{where}: expected x of shape (N, D, S), got {x.shape}")
+    if code not in POLYNOMIAL_CODES:
+        raise ValueError(f"kernels.{where}: no numba kernel for basis code {code} "
+                         f"({NAMES.get(code, '?')}); use the *_numpy twin")
+    return np.ascontiguousarray(x)
+
+
+PARALLEL_MIN_WORK = 1 << 16
+"""Below this many term evaluations (N * D * S * k) a kernel runs on one thread: waking the
+thread pool costs more than the work (and much more on a busy machine)."""
+
+
+def _launch(kernel, work: int, *args):
+    """Call ``kernel(*args)``, on one thread when ``work`` is small."""
+    if work >= PARALLEL_MIN_WORK:
+        return kernel(*args)
+    import numba
+
+    prev = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        return kernel(*args)
+    finally:
+        numba.set_num_threads(prev)
+
+
+def _block_size(D: int, S: int) -> int:
+    """Features per block: runs of about 64..512 values, and about 4 blocks per thread."""
+    try:
+        import numba
+
+        threads = numba.get_num_threads()
+    except Exception:  # pragma: no cover - numba without threading layer
+        threads = 1
+    bs = max(1, min(max(1, 512 // S), -(-D // (4 * threads))))
+    if bs * S < 64:
+        bs = min(D, -(-64 // S))
+    return bs
+
+
+def _f64(a) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
+def forward_train(x: np.ndarray, code: int, a: np.ndarray, b: np.ndarray, eps: float):
+    """Training forward of normalised SLAF terms.
+
+    Parameters
+    ----------
+    x : ndarray (N, D, S), float32 or float64
+        The scaled input.
+    code : int
+        Basis code (:data:`CODES`).
+    a : ndarray (D, k)
+        Effective coefficients ``c * gate``.
+    b : ndarray (D,)
+        Bias.
+    eps : float
+        Added to each term's variance.
+
+    Returns
+    -------
+    y : ndarray (N, D, S), dtype of x
+    mean, var : ndarray (D, k), float64
+        Batch mean and biased variance of each term.
+    """
+    x = _check(x, code, "forward_train")
+    N, D, S = x.shape
+    a = _f64(a)
+    mean = np.empty(a.shape)
+    var = np.empty(a.shape)
+    y = np.empty_like(x)
+    _launch(_forward, x.size * a.shape[1], x.reshape(N, D * S), y.reshape(N, D * S), D, S, code,
+            a, _f64(b), mean, var, float(eps), True, True, _block_size(D, S))
+    return y, mean, var
+
+
+def forward_eval(x: np.ndarray, code: int, a: np.ndarray, b: np.ndarray, mean: np.ndarray,
+                 std: np.ndarray) -> np.ndarray:
+    """Forward with fixed statistics: ``y = sum_i a_i (g_i(x) - mean_i) / std_i + b``.
+
+    ``mean``, ``std`` (D, k): running mean and ``sqrt(running_var + eps)``, or 0 and 1 for raw
+    terms.
+    Returns y (N, D, S) in x's dtype.
+    """
+    x = _check(x, code, "forward_eval")
+    N, D, S = x.shape
+    a = _f64(a)
+    y = np.empty_like(x)
+    _launch(_forward, x.size * a.shape[1], x.reshape(N, D * S), y.reshape(N, D * S), D, S, code,
+            a, _f64(b), _f64(mean), _f64(std), 0.0, False, True, _block_size(D, S))
+    return y
+
+
+def term_stats(x: np.ndarray, code: int, k: int):
+    """Mean and biased variance (D, k), float64, of g_1..g_k over the N * S values of each
+    feature (Welford, then Chan's merge)."""
+    x = _check(x, code, "term_stats")
+    N, D, S = x.shape
+    mean = np.empty((D, k))
+    var = np.empty((D, k))
+    _launch(_forward, x.size * k, x.reshape(N, D * S), np.empty((0, 0), x.dtype), D, S, code,
+            np.zeros((D, k)), np.zeros(D), mean, var, 0.0, True, False, _block_size(D, S))
+    return mean, var
+
+
+def backward_train(dy: np.ndarray, x: np.ndarray, code: int, a: np.ndarray, mean: np.ndarray,
+                   std: np.ndarray):
+    """Training backward through the batch statistics.
+
+    Parameters
+    ----------
+    dy, x : ndarray (N, D, S), same dtype
+    code : int
+    a : ndarray (D, k)
+        Effective coefficients ``c * gate``.
+    mean, std : ndarray (D, k)
+        The batch mean and ``sqrt(var + eps)`` used by the forward.
+
+    Returns
+    -------
+    dx : ndarray (N, D, S), dtype of x
+    G : ndarray (D, k), float64
+        ``sum over (n, s) of dy * P^_i``.
+    dy_sum : ndarray (D,), float64
+    """
+    x = _check(x, code, "backward_train")
+    N, D, S = x.shape
+    dy = np.ascontiguousarray(dy, dtype=x.dtype).reshape(N, D * S)
+    a = _f64(a)
+    dx = np.empty_like(x)
+    G = np.empty(a.shape)
+    dsum = _launch(_backward, x.size * a.shape[1], dy, x.reshape(N, D * S), dx.reshape(N, D * S),
+                   G, D, S, code, a, _f64(mean), _f64(std), True, _block_size(D, S))
+    return dx, G, dsum
+
+
+def backward_eval(dy: np.ndarray, x: np.ndarray, code: int, a: np.ndarray, mean: np.ndarray,
+                  std: np.ndarray):
+    """Backward with fixed statistics (evaluation, or raw terms with mean 0 and std 1).
+
+    Same arguments and returns as :func:`backward_train`; ``dx = dy * sum_i a_i g_i'(x) / std_i``.
+    """
+    x = _check(x, code, "backward_eval")
+    N, D, S = x.shape
+    dy = np.ascontiguousarray(dy, dtype=x.dtype).reshape(N, D * S)
+    a = _f64(a)
+    dx = np.empty_like(x)
+    G = np.empty(a.shape)
+    dsum = _launch(_backward, x.size * a.shape[1], dy, x.reshape(N, D * S), dx.reshape(N, D * S),
+                   G, D, S, code, a, _f64(mean), _f64(std), False, _block_size(D, S))
+    return dx, G, dsum
+
+
+# --------------------------------------------------------------------------------- NumPy twins
+
+def _terms(x: np.ndarray, code, k: int):
+    """(G, dG) of shape (N, D, S, k), float64, from :func:`slaf_np.bases.evaluate`; ``code`` may
+    also be the name of a registered basis without a code."""
+    if x.ndim != 3:
+        raise ValueError(f"kernels: expected x of shape (N, D, S), got {x.shape}")
+    name = NAMES[int(code)] if isinstance(code, (int, np.integer)) else code
+    return bases.evaluate(name, np.asarray(x, dtype=np.float64), k)
+
+
+def forward_train_numpy(x, code, a, b, eps):
+    """Twin of :func:`forward_train`: materialises the (N, D, S, k) terms."""
+    a = _f64(a)
+    G, _ = _terms(x, code, a.shape[1])
+    mean = G.mean(axis=(0, 2))
+    var = ((G - mean[:, None, :]) ** 2).mean(axis=(0, 2))
+    Ph = (G - mean[:, None, :]) / np.sqrt(var + eps)[:, None, :]
+    y = (Ph * a[:, None, :]).sum(axis=-1) + _f64(b)[:, None]
+    return y.astype(x.dtype), mean, var
+
+
+def forward_eval_numpy(x, code, a, b, mean, std):
+    """Twin of :func:`forward_eval`."""
+    a = _f64(a)
+    G, _ = _terms(x, code, a.shape[1])
+    Ph = (G - _f64(mean)[:, None, :]) / _f64(std)[:, None, :]
+    y = (Ph * a[:, None, :]).sum(axis=-1) + _f64(b)[:, None]
+    return y.astype(x.dtype)
+
+
+def term_stats_numpy(x, code, k):
+    """Twin of :func:`term_stats`."""
+    G, _ = _terms(x, code, k)
+    mean = G.mean(axis=(0, 2))
+    return mean, ((G - mean[:, None, :]) ** 2).mean(axis=(0, 2))
+
+
+def _backward_numpy(dy, x, code, a, mean, std, train):
+    a, mean, std = _f64(a), _f64(mean)[:, None, :], _f64(std)[:, None, :]
+    G, dG = _terms(x, code, a.shape[1])
+    dy64 = np.asarray(dy, dtype=np.float64)[..., None]
+    Ph = (G - mean) / std
+    gsum = (dy64 * Ph).sum(axis=(0, 2))
+    dsum = dy64[..., 0].sum(axis=(0, 2))
+    dPh = dy64 * a[:, None, :]                                  # dL/dP^_i = a_i dy
+    if train:
+        M = x.shape[0] * x.shape[2]
+        dPh = dPh - dPh.mean(axis=(0, 2), keepdims=True) - Ph * (dPh * Ph).sum(
+            axis=(0, 2), keepdims=True) / M
+    dx = (dPh / std * dG).sum(axis=-1)                            # dL/dx = sum_i dP_i g_i'
+    return dx.astype(x.dtype), gsum, dsum
+
+
+def backward_train_numpy(dy, x, code, a, mean, std):
+    """Twin of :func:`backward_train`."""
+    return _backward_numpy(dy, x, code, a, mean, std, True)
+
+
+def backward_eval_numpy(dy, x, code, a, mean, std):
+    """Twin of :func:`backward_eval`."""
+    return _backward_numpy(dy, x, code, a, mean, std, False)
+
+
+BACKENDS = {
+    "numba": SimpleNamespace(forward_train=forward_train, forward_eval=forward_eval,
+                             backward_train=backward_train, backward_eval=backward_eval,
+                             term_stats=term_stats),
+    "numpy": SimpleNamespace(forward_train=forward_train_numpy, forward_eval=forward_eval_numpy,
+                             backward_train=backward_train_numpy,
+                             backward_eval=backward_eval_numpy, term_stats=term_stats_numpy),
+}
+
+
+def get_backend(name: str, code: int = 0) -> SimpleNamespace:
+    """The kernel set ``name`` ("numba" or "numpy"); basis codes without a kernel get the twins."""
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; valid: {', '.join(BACKENDS)}")
+    if code not in POLYNOMIAL_CODES:
+        return BACKENDS["numpy"]
+    return BACKENDS[name]

@@ -1,0 +1,130 @@
+"""Plots of learned activations (matplotlib, Agg, without pyplot).
+
+Figures are built as :class:`matplotlib.figure.Figure` objects and rendered by the Agg canvas, so
+nothing here touches pyplot's global state (no backend switch, no open figure in the user's
+session) and it runs headless.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .calibration import statistic_layers
+from .layers.base import Module
+from .layers.slaf import SLAF
+from .utils import save_figure
+
+__all__ = ["plot_activations", "slaf_input_ranges"]
+
+FALLBACK_RANGE = (-3.0, 3.0)
+
+
+def slaf_input_ranges(model: Module, X: np.ndarray,
+                      batch_size: int = 1024) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Per-feature (min, max) of the input of every SLAF layer in the evaluation-mode forward of
+    ``model`` on ``X``, keyed by ``id(layer)``. One pass over ``X``; no buffer is changed."""
+    layers = [m for m in statistic_layers(model) if isinstance(m, SLAF)]
+    ranges: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def recorder(layer):
+        method = type(layer).forward
+
+        def forward(x, training=False):
+            z3 = layer.to3d(x)
+            lo, hi = z3.min(axis=(0, 2)), z3.max(axis=(0, 2))
+            if id(layer) in ranges:
+                lo = np.minimum(lo, ranges[id(layer)][0])
+                hi = np.maximum(hi, ranges[id(layer)][1])
+            ranges[id(layer)] = (lo, hi)
+            return method(layer, x, training=training)
+
+        return forward
+
+    for layer in layers:
+        layer.forward = recorder(layer)              # an instance attribute shadows the method
+    try:
+        for start in range(0, len(X), batch_size):
+            model.forward(X[start:start + batch_size], training=False)
+    finally:
+        for layer in layers:
+            del layer.forward
+    return ranges
+
+
+def plot_activations(model: Module, X: np.ndarray | None = None,
+                     path: str | os.PathLike | None = None, n_points: int = 200):
+    """One panel per SLAF layer: the learned activation of every feature/channel (thin lines) and
+    their mean (bold), in evaluation mode, over the range the layer's inputs took.
+
+    Parameters
+    ----------
+    model : Module
+        A SLAF layer or a container holding some.
+    X : ndarray, optional
+        Inputs: the evaluation-mode forward on ``X`` gives each SLAF's input range. Without ``X``
+        the range recorded by the layer's training forwards (``input_min`` / ``input_max``
+        buffers, also set by :func:`slaf_np.recalibrate`) is used, or [-3, 3] when nothing was
+        recorded (said in the panel title).
+    path : path, optional
+        Write the figure there as PNG (atomically: a temporary file, then a rename).
+    n_points : int
+        Grid points per panel.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Notes
+    -----
+    Each thin line covers its own feature's range; the mean is taken over all features on the
+    layer's whole range. For ``scaling="sample_max"`` the activation of one feature depends on the
+    other features of the sample; it is drawn for a sample whose largest ``|z|`` is the largest
+    ``|z|`` of the range.
+    """
+    from matplotlib.figure import Figure
+
+    if int(n_points) < 2:
+        raise ValueError(f"plot_activations: n_points must be >= 2, got {n_points}")
+    layers = [m for m in statistic_layers(model) if isinstance(m, SLAF)]
+    if not layers:
+        raise ValueError(f"plot_activations: the model has no SLAF layer ({type(model).__name__})")
+    seen = slaf_input_ranges(model, X) if X is not None else {}
+
+    ncols = min(3, len(layers))
+    nrows = -(-len(layers) // ncols)
+    fig = Figure(figsize=(4.2 * ncols, 3.2 * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for i, layer in enumerate(layers):
+        ax = axes[i // ncols][i % ncols]
+        note = ""
+        if id(layer) in seen:
+            lo, hi = seen[id(layer)]
+        else:
+            lo = layer.buffers["input_min"].astype(np.float64)
+            hi = layer.buffers["input_max"].astype(np.float64)
+            if np.any(lo > hi):
+                lo = np.full(layer.num_features, FALLBACK_RANGE[0])
+                hi = np.full(layer.num_features, FALLBACK_RANGE[1])
+                note = " (range not recorded)"
+        lo, hi = np.asarray(lo, np.float64), np.asarray(hi, np.float64)
+        a, b = float(lo.min()), float(hi.max())
+        if b - a < 1e-12:
+            a, b = a - 1.0, b + 1.0
+        z = np.linspace(a, b, int(n_points))
+        curves = layer.activation(z, sample_scale=max(abs(a), abs(b)))        # (P, D)
+        for d in range(curves.shape[1]):
+            inside = (z >= lo[d]) & (z <= hi[d])
+            ax.plot(z, np.where(inside, curves[:, d], np.nan), lw=0.6, alpha=0.35, color="C0")
+        ax.plot(z, curves.mean(axis=1), lw=2.2, color="C3", label="mean over features")
+        ax.set_title(f"{i}: {layer!r}{note}", fontsize=8)
+        ax.set_xlabel("z (input)")
+        ax.set_ylabel("activation")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+    for j in range(len(layers), nrows * ncols):
+        axes[j // ncols][j % ncols].set_visible(False)
+    if path is not None:
+        save_figure(fig, path)
+    return fig

@@ -1,0 +1,202 @@
+"""The fused SLAF kernels against their NumPy twins, numpy.polynomial, and exact statistics.
+
+STYLE.md rule 6: every kernel has a twin with the same signature and they agree in values and
+gradients, in float64 and float32; a small subset also runs with ``NUMBA_DISABLE_JIT=1``
+(:func:`test_kernels_without_jit`, a subprocess).
+"""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.polynomial import chebyshev, hermite_e, legendre, polynomial
+from strategies import kernel_problems, seeds
+
+from slaf_np import kernels
+
+EPS = 1e-8
+VANDER = {0: polynomial.polyvander, 1: chebyshev.chebvander, 2: legendre.legvander,
+          3: hermite_e.hermevander}
+
+
+def _twin_pairs():
+    return [(getattr(kernels, name), getattr(kernels, name + "_numpy"))
+            for name in ("forward_train", "forward_eval", "backward_train", "backward_eval",
+                         "term_stats")]
+
+
+def test_twins_have_the_same_signatures():
+    import inspect
+
+    for kern, twin in _twin_pairs():
+        assert inspect.signature(kern).parameters.keys() == \
+            inspect.signature(twin).parameters.keys(), kern.__name__
+
+
+def _all_outputs(mod, x, code, a, b, dy):
+    """Every kernel output for one problem: training forward, eval forward, both backwards."""
+    suffix = "" if mod == "numba" else "_numpy"
+    f = {n: getattr(kernels, n + suffix) for n in ("forward_train", "forward_eval",
+                                                   "backward_train", "backward_eval",
+                                                   "term_stats")}
+    y, mean, var = f["forward_train"](x, code, a, b, EPS)
+    std = np.sqrt(var + EPS)
+    out = {"y_train": y, "mean": mean, "var": var,
+           "y_eval": f["forward_eval"](x, code, a, b, mean, std)}
+    out["stats_mean"], out["stats_var"] = f["term_stats"](x, code, a.shape[1])
+    for mode in ("train", "eval"):
+        dx, G, dsum = f["backward_" + mode](dy, x, code, a, mean, std)
+        out.update({f"dx_{mode}": dx, f"G_{mode}": G, f"dsum_{mode}": dsum})
+    return out
+
+
+@given(problem=kernel_problems(), seed=seeds)
+def test_kernels_agree_with_twins_float64(problem, seed):
+    x, code, a, b = problem
+    dy = np.random.default_rng(seed).standard_normal(x.shape)
+    fast = _all_outputs("numba", x, code, a, b, dy)
+    slow = _all_outputs("numpy", x, code, a, b, dy)
+    for key in fast:
+        np.testing.assert_allclose(fast[key], slow[key], rtol=1e-9, atol=1e-9, err_msg=key)
+    assert fast["y_train"].dtype == np.float64
+
+
+@settings(max_examples=10)
+@given(problem=kernel_problems(dtype=np.float32), seed=seeds)
+def test_kernels_agree_with_twins_float32(problem, seed):
+    """float32 arrays in and out; terms and sums in float64 inside both, so they agree to the
+    float32 rounding of the outputs (statistics, returned in float64, agree to 1e-9)."""
+    x, code, a, b = problem
+    dy = np.random.default_rng(seed).standard_normal(x.shape).astype(np.float32)
+    fast = _all_outputs("numba", x, code, a, b, dy)
+    slow = _all_outputs("numpy", x, code, a, b, dy)
+    for key in fast:
+        if key.startswith(("y_", "dx_")):
+            assert fast[key].dtype == np.float32, key
+            scale = np.abs(slow[key]).max(initial=1.0)
+            np.testing.assert_allclose(fast[key], slow[key], rtol=1e-5, atol=1e-6 * scale,
+                                       err_msg=key)
+        else:
+            np.testing.assert_allclose(fast[key], slow[key], rtol=1e-9, atol=1e-9, err_msg=key)
+
+
+@pytest.mark.parametrize("shape", [(5, 1030, 1), (3, 2, 700), (4, 7, 33)])
+def test_block_edges(shape):
+    """Feature counts that are not a multiple of the block, runs longer than a block."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(shape)
+    a, b, dy = rng.standard_normal((shape[1], 3)), rng.standard_normal(shape[1]), \
+        rng.standard_normal(shape)
+    fast = _all_outputs("numba", x, 0, a, b, dy)
+    slow = _all_outputs("numpy", x, 0, a, b, dy)
+    for key in fast:
+        np.testing.assert_allclose(fast[key], slow[key], rtol=1e-9, atol=1e-9, err_msg=key)
+
+
+@given(code=st.integers(0, 3), k=st.integers(1, 9), seed=seeds)
+def test_recurrence_matches_numpy_polynomial(code, k, seed):
+    """forward_eval with a = e_i, mean 0, std 1 gives g_i(x); backward_eval with dy = 1 gives
+    sum_i g_i'(x); both equal numpy.polynomial's Vandermonde matrices (and their derivatives)."""
+    x = np.random.default_rng(seed).uniform(-1.2, 1.2, size=(17, 1, 1))
+    V = VANDER[code](x[:, 0, 0], k)[:, 1:]                          # drop the constant column
+    zeros, ones = np.zeros((1, k)), np.ones((1, k))
+    for i in range(k):
+        a = np.eye(1, k, i)
+        y = kernels.forward_eval(x, code, a, np.zeros(1), zeros, ones)
+        np.testing.assert_allclose(y[:, 0, 0], V[:, i], rtol=1e-12, atol=1e-12)
+    coef = np.eye(k + 1)[1:]                                        # c_i on g_i
+    deriv = {0: polynomial.polyder, 1: chebyshev.chebder, 2: legendre.legder,
+             3: hermite_e.hermeder}[code]
+    val = {0: polynomial.polyval, 1: chebyshev.chebval, 2: legendre.legval,
+           3: hermite_e.hermeval}[code]
+    expected = sum(val(x[:, 0, 0], deriv(coef[i])) for i in range(k))
+    dx, _, _ = kernels.backward_eval(np.ones_like(x), x, code, ones, zeros, ones)
+    np.testing.assert_allclose(dx[:, 0, 0], expected, rtol=1e-11, atol=1e-11)
+
+
+def test_float32_statistics_with_a_large_mean():
+    """Terms of x ~ 100 + 0.05 N(0, 1) in float32: p = x^4 ~ 1e8 with a spread of ~2e5. The
+    kernels widen each value to float64 and use Welford's variance, so they match a float64
+    two-pass reference to 1e-9; E[p^2] - E[p]^2 in float32 (what the kernels must not do) is off
+    by up to 7x the variance itself."""
+    rng = np.random.default_rng(0)
+    x = (100 + 0.05 * rng.standard_normal((4000, 3, 1))).astype(np.float32)
+    x64 = x.astype(np.float64)
+    P = np.stack([x64 ** i for i in range(1, 5)], axis=-1)         # (N, D, 1, k), float64
+    ref_mean = P.mean(axis=(0, 2))
+    ref_var = ((P - ref_mean[:, None, :]) ** 2).mean(axis=(0, 2))
+    for f in (kernels.term_stats, kernels.term_stats_numpy):
+        mean, var = f(x, 0, 4)
+        np.testing.assert_allclose(mean, ref_mean, rtol=1e-12)
+        np.testing.assert_allclose(var, ref_var, rtol=1e-9)
+    P32 = P.astype(np.float32)
+    naive = (P32 * P32).mean(axis=(0, 2)) - P32.mean(axis=(0, 2)) ** 2
+    assert np.max(np.abs(naive - ref_var) / ref_var) > 1.0
+    y, mean, var = kernels.forward_train(x, 0, np.ones((3, 4)), np.zeros(3), EPS)
+    np.testing.assert_allclose(var, ref_var, rtol=1e-9)
+    # standardised terms have mean 0 and variance 1, so y = sum of 4 unit terms has mean 0
+    assert abs(float(y.astype(np.float64).mean())) < 1e-3
+
+
+def test_no_kernel_for_fourier_and_bad_layouts():
+    x = np.zeros((2, 3, 1))
+    with pytest.raises(ValueError, match="no numba kernel"):
+        kernels.forward_eval(x, kernels.CODES["fourier"], np.ones((3, 2)), np.zeros(3),
+                             np.zeros((3, 2)), np.ones((3, 2)))
+    with pytest.raises(ValueError, match=r"\(N, D, S\)"):
+        kernels.term_stats(np.zeros((2, 3)), 0, 2)
+    assert kernels.get_backend("numba", kernels.CODES["fourier"]) is kernels.BACKENDS["numpy"]
+    with pytest.raises(ValueError, match="numba, numpy"):
+        kernels.get_backend("cuda")
+
+
+def test_fourier_twin_accepts_a_code_or_a_name():
+    x = np.random.default_rng(0).uniform(-0.5, 0.5, (6, 2, 1))
+    args = (np.ones((2, 4)), np.zeros(2), np.zeros((2, 4)), np.ones((2, 4)))
+    y1 = kernels.forward_eval_numpy(x, kernels.CODES["fourier"], *args)
+    y2 = kernels.forward_eval_numpy(x, "fourier", *args)
+    theta = np.pi / 2 * x
+    expected = np.sin(theta) + np.cos(2 * theta) + np.sin(3 * theta) + np.cos(4 * theta)
+    np.testing.assert_allclose(y1, expected, atol=1e-12)
+    np.testing.assert_array_equal(y1, y2)
+
+
+_NO_JIT_SCRIPT = r"""
+import numpy as np
+import numba
+assert numba.config.DISABLE_JIT
+from slaf_np import kernels
+from slaf_np.layers.slaf import SLAF
+from slaf_np.gradcheck import check_jacobian
+rng = np.random.default_rng(0)
+for code in range(4):
+    x = rng.standard_normal((4, 3, 2))
+    a, b, dy = rng.standard_normal((3, 3)), rng.standard_normal(3), rng.standard_normal(x.shape)
+    y, m, v = kernels.forward_train(x, code, a, b, 1e-8)
+    y2, m2, v2 = kernels.forward_train_numpy(x, code, a, b, 1e-8)
+    assert np.allclose(y, y2) and np.allclose(m, m2) and np.allclose(v, v2)
+    s = np.sqrt(v + 1e-8)
+    for f, g in ((kernels.backward_train, kernels.backward_train_numpy),
+                 (kernels.backward_eval, kernels.backward_eval_numpy)):
+        for u, w in zip(f(dy, x, code, a, m, s), g(dy, x, code, a, m, s)):
+            assert np.allclose(u, w)
+layer = SLAF(2, 3, rng=0, dtype=np.float64)
+check_jacobian(layer, rng.standard_normal((4, 2)), training=True)
+print("ok")
+"""
+
+
+def test_kernels_without_jit():
+    """The kernels run as plain Python under NUMBA_DISABLE_JIT=1 (prange is range) and still
+    agree with the twins; a SLAF layer passes a Jacobian check that way."""
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    out = subprocess.run([sys.executable, "-c", _NO_JIT_SCRIPT], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().endswith("ok")
