@@ -74,7 +74,7 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_bench(args) -> int:
-    from . import bench
+    from . import benchmarks as bench
     from .utils import atomic_write_json
 
     try:

@@ -32,7 +32,7 @@ WIDTHS = (784, 256, 256, 10)
 
 
 def _mlp(rng):
-    from .layers import Dense, ReLU, Sequential
+    from ..layers import Dense, ReLU, Sequential
 
     d = WIDTHS
     return Sequential(Dense(d[0], d[1], rng=rng), ReLU(), Dense(d[1], d[2], rng=rng), ReLU(),
@@ -61,8 +61,8 @@ def _matmul_epoch(n: int, batch: int, rng) -> float:
 
 
 def _fit_epoch(n: int, batch: int, rng) -> float:
-    from .optim import Adam
-    from .train import fit
+    from ..optim import Adam
+    from ..train import fit
 
     X = rng.random((n, WIDTHS[0]), dtype=np.float32)
     y = rng.integers(0, WIDTHS[-1], n)

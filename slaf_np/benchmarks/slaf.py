@@ -25,8 +25,8 @@ import tracemalloc
 
 import numpy as np
 
-from .layers.dense import Dense
-from .layers.slaf import SLAF
+from ..layers.dense import Dense
+from ..layers.slaf import SLAF
 
 __all__ = ["bench_slaf"]
 
