@@ -273,6 +273,11 @@ def expand(model, n_inputs: int | None = None, *, input_shape: tuple | None = No
     degree-8 polynomial with C(21, 8) = 203,490 terms; its largest step is 64 row products of
     2,380-term vectors.
     """
+    from .layers.base import Module
+
+    if not isinstance(model, Module):
+        raise TypeError(f"expand: expected a Module (e.g. a Sequential of layers), got "
+                        f"{type(model).__name__}")
     if input_shape is None:
         input_shape = (int(n_inputs),) if n_inputs is not None else _input_shape(model)
     shape = tuple(int(s) for s in input_shape)

@@ -89,6 +89,9 @@ def sigmoid_binary_cross_entropy(logits: np.ndarray,
     if targets.ndim == logits.ndim - 1 and logits.ndim == 2 and logits.shape[1] == 1:
         targets = targets[:, None]
     _check("sigmoid_binary_cross_entropy", logits, targets)
+    if targets.size and (targets.min() < 0 or targets.max() > 1):
+        raise ValueError(f"sigmoid_binary_cross_entropy: targets must be in [0, 1], got "
+                         f"[{targets.min()}, {targets.max()}]")
     t = targets.astype(logits.dtype, copy=False)
     value = np.maximum(logits, 0) - logits * t + np.log1p(np.exp(-np.abs(logits)))
     return float(np.mean(value)), (sigmoid(logits) - t) / logits.size

@@ -375,6 +375,8 @@ class SGD(Optimizer):
     def _check_own(self, hp: dict, where: str) -> dict:
         hp["momentum"] = check_range(hp["momentum"], "momentum", where, 0.0, 1.0)
         hp["nesterov"] = bool(hp["nesterov"])
+        if hp["nesterov"] and hp["momentum"] == 0:
+            raise ValueError(f"{where}: nesterov=True needs momentum > 0, got momentum=0")
         return hp
 
     def _init_state(self, p):

@@ -190,9 +190,14 @@ def _all_finite(model) -> bool:
     return all(np.isfinite(a).all() for d in (model.params, model.buffers) for a in d.values())
 
 
-def _batches(n: int, batch_size: int):
-    for start in range(0, n, batch_size):
-        yield start, min(start + batch_size, n)
+def _batches(n: int, batch_size: int, merge_single: bool = False):
+    """(start, end) of consecutive batches. With ``merge_single`` (training), a last batch of one
+    sample joins the one before: batch statistics (BatchNorm, SLAF) need two or more values."""
+    starts = list(range(0, n, batch_size))
+    if merge_single and len(starts) > 1 and n - starts[-1] == 1:
+        starts.pop()
+    for i, start in enumerate(starts):
+        yield start, (starts[i + 1] if i + 1 < len(starts) else n)
 
 
 # -- evaluation --------------------------------------------------------------------------------
@@ -317,6 +322,19 @@ def fit(model, X: np.ndarray, y: np.ndarray, loss, optimizer, epochs: int, batch
     unit = getattr(schedule, "unit", "iteration") if schedule is not None else None
     if unit not in (None, "iteration", "epoch"):
         raise ValueError(f"fit: schedule.unit must be 'iteration' or 'epoch', got {unit!r}")
+    if not (callable(getattr(optimizer, "step", None)) and hasattr(optimizer, "model")):
+        raise TypeError(f"fit: optimizer must be a slaf_np.optim optimiser (e.g. Adam(model)), "
+                        f"got {type(optimizer).__name__}")
+    if optimizer.model is not model:
+        raise ValueError("fit: the optimizer was built for another model; build it from the "
+                         "model being trained, e.g. Adam(model, lr=...)")
+    if y is None:
+        raise ValueError("fit: y (the targets) is required, got None")
+    if validation is not None and (not isinstance(validation, (tuple, list))
+                                   or len(validation) != 2):
+        raise ValueError(f"fit: validation must be a pair (X_val, y_val), got "
+                         f"{type(validation).__name__} of length "
+                         f"{len(validation) if hasattr(validation, '__len__') else '?'}")
     loss_fn = get_loss(loss)
     m = None if metric is None else _Metric(metric)
     rng = as_rng(rng)
@@ -330,7 +348,7 @@ def fit(model, X: np.ndarray, y: np.ndarray, loss, optimizer, epochs: int, batch
     good = _snapshot(model) if keep is not None else None
     good_epoch = 0
     best = best_score = None
-    n_steps = -(-n // batch_size)
+    n_steps = len(list(_batches(n, batch_size, merge_single=True)))
     bar = verbose and sys.stdout.isatty()
     it = 0
 
@@ -362,7 +380,7 @@ def fit(model, X: np.ndarray, y: np.ndarray, loss, optimizer, epochs: int, batch
         perm = rng.permutation(n)
         total, ms, mn = 0.0, 0.0, 0
         last_draw = 0.0
-        for step, (a, b) in enumerate(_batches(n, batch_size), start=1):
+        for step, (a, b) in enumerate(_batches(n, batch_size, merge_single=True), start=1):
             if unit == "iteration":
                 optimizer.set_lr(schedule(it))
             it += 1

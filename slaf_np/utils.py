@@ -16,6 +16,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     A crash or an interrupt leaves either the old file or the new one, never half of one.
     """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot write to {path}: it is a directory; give a file name")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -44,9 +46,24 @@ def _default(obj):
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
+def _finite_or_none(obj):
+    """Replace NaN and infinities by ``None`` (JSON has no such numbers; strict parsers reject
+    the ``NaN`` token), recursively through dicts, lists and tuples."""
+    if isinstance(obj, float | np.floating):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite_or_none(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _finite_or_none(obj.tolist())
+    return obj
+
+
 def to_json(obj, indent: int | None = 2) -> str:
-    """``json.dumps`` that turns NumPy scalars and arrays into plain numbers and lists."""
-    return json.dumps(obj, indent=indent, default=_default, allow_nan=True)
+    """Strict JSON: NumPy scalars and arrays become plain numbers and lists, and non-finite
+    numbers become ``null`` (a diverged run's loss, say), so any JSON parser can read the file."""
+    return json.dumps(_finite_or_none(obj), indent=indent, default=_default, allow_nan=False)
 
 
 def atomic_write_json(path: str | os.PathLike, obj) -> Path:

@@ -37,9 +37,13 @@ def test_run_spirals_quick(tmp_path):
     record = json.loads((tmp_path / "spirals.json").read_text())
     assert record["quick"] is True and record["seconds"] > 0
     assert set(record["rows"]) == {"relu", "bn", "gc", "ms", "emfn"}
-    for row in record["rows"].values():
+    for name, row in record["rows"].items():
         assert 0 <= row["val_acc_mean"] <= 100 and "paper" in row
+        for lr, res in row["by_lr"].items():  # every routine learns something in 3 epochs
+            loss = res["runs"][0]["history"]["train_loss"]
+            assert loss[-1] < loss[0], (name, lr, loss)
     assert (tmp_path / "spirals.png").stat().st_size > 1000
+    assert record["figures"] == ["spirals.png"]
 
 
 def test_import_is_light():

@@ -50,7 +50,7 @@ def test_read_only_package_imports_and_runs_a_kernel(tmp_path):
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                              env=env, timeout=300)
     finally:
-        for root, dirs, _ in os.walk(dst):
+        for root, _dirs, _ in os.walk(dst):
             os.chmod(root, 0o755)
     assert out.returncode == 0, out.stderr
     shape, cache = out.stdout.split(")")[0] + ")", out.stdout.split(")")[1].strip()

@@ -81,8 +81,9 @@ class Experiment:
         t0 = time.perf_counter()
         results = self.func(ctx)
         seconds = time.perf_counter() - t0
+        figures = sorted(p.name for p in ctx.out.glob(f"{self.name}*.png"))
         record = {"experiment": self.name, "description": self.description, "quick": quick,
-                  "seed": seed, "seconds": round(seconds, 3), **results}
+                  "seed": seed, "seconds": round(seconds, 3), "figures": figures, **results}
         atomic_write_json(ctx.path(".json"), record)
         ctx.log(f"[{self.name}] done in {seconds:.1f} s -> {ctx.path('.json')}")
         return record

@@ -76,6 +76,10 @@ class BatchNorm(Module):
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         check_input(self, x, ndim=(2, 4), features=self.num_features)
         axes, bs = _stat_axes(x), _bshape(x)
+        if training and x.size // self.num_features <= 1:
+            raise ValueError(f"BatchNorm.forward: batch statistics need more than one value per "
+                             f"feature; got input of shape {x.shape} in training mode (use a "
+                             f"larger batch, or training=False)")
         if training:
             mu = x.mean(axis=axes)
             var = x.var(axis=axes)

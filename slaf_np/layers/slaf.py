@@ -346,6 +346,11 @@ class SLAF(Module):
                                  f"shape {x.shape}")
             self._cache = (None, None, None, False, None, x.shape)
             return np.zeros_like(x)
+        if training and (self.normalize or self.scaling == "batchnorm") \
+                and x.size // self.num_features == 1:
+            raise ValueError(f"SLAF.forward: batch statistics need more than one value per "
+                             f"feature; got input of shape {x.shape} in training mode (use a "
+                             f"larger batch, or training=False)")
         z3 = self.to3d(x)
         if training:
             self._record_range(z3.min(axis=(0, 2)), z3.max(axis=(0, 2)))
