@@ -100,6 +100,27 @@ def test_model_gradient(basis, training):
     check_model(model, X, Y, mse, training=training)
 
 
+@pytest.mark.parametrize("scaling, shared, normalize", [("max", False, False),
+                                                        ("batchnorm", False, False),
+                                                        ("max", True, True),
+                                                        (None, True, True)])
+@pytest.mark.parametrize("training", [True, False])
+def test_model_gradient_scalings_and_sharing(scaling, shared, normalize, training):
+    """The whole-model check for the MS and GC routines' scalings and for shared coefficients,
+    two SLAF layers deep (so the second layer's input depends on the first's parameters)."""
+    rng = np.random.default_rng(4)
+    model = Sequential(Dense(3, 5, rng=0, init="glorot", dtype=np.float64),
+                       SLAF(5, 3, scaling=scaling, shared=shared, normalize=normalize, rng=1,
+                            dtype=np.float64),
+                       Dense(5, 4, rng=2, init="glorot", dtype=np.float64),
+                       SLAF(4, 2, basis="chebyshev", scaling=scaling, shared=shared,
+                            normalize=normalize, rng=3, dtype=np.float64),
+                       Dense(4, 1, rng=4, init="glorot", dtype=np.float64))
+    X, Y = rng.standard_normal((16, 3)), rng.standard_normal((16, 1))
+    model.forward(X, training=True)
+    check_model(model, X, Y, mse, training=training)
+
+
 # -- negative controls ------------------------------------------------------------------------
 class _DropsBatchNormTerm(SLAF):
     """A wrong backward: treats the batch statistics as constants in training (dx only)."""
