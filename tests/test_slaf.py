@@ -24,6 +24,7 @@ from slaf_np.gradcheck import (
 )
 from slaf_np.layers import LAYERS, Dense, Sequential
 from slaf_np.layers.slaf import SLAF, TARGETS
+from slaf_np.calibration import recalibrate
 from slaf_np.losses import mse
 
 LAYOUTS = {"dense": ((5, 2), (64, 32)), "conv": ((3, 2, 2, 2), (16, 8, 4, 4))}
@@ -480,3 +481,21 @@ def test_input_errors():
     layer.forward(np.zeros((4, 3), np.float32), training=True)
     with pytest.raises(ValueError, match=r"SLAF.backward: expected dy of shape \(4, 3\)"):
         layer.backward(np.zeros((5, 3), np.float32))
+
+
+@pytest.mark.parametrize("degree", [2, 4, 6])
+def test_activation_init_agrees_in_every_mode(degree):
+    """init="relu" sets the running statistics to the terms' N(0, 1) moments, so the fit holds in
+    evaluation mode, in training mode on a standard-normal batch and after recalibrate."""
+    z = np.random.default_rng(0).standard_normal((20000, 3))
+    layer = SLAF(3, degree, init="relu", dtype=np.float64)
+
+    def rms(y):
+        return float(np.sqrt(np.mean((y - np.maximum(z, 0)) ** 2)))
+
+    evaluation, training = rms(layer.forward(z)), rms(layer.forward(z, training=True))
+    recalibrate(layer, z)
+    after = rms(layer.forward(z))
+    assert evaluation < 0.11
+    assert abs(training - evaluation) < 0.1 * evaluation
+    assert abs(after - evaluation) < 0.1 * evaluation

@@ -114,12 +114,14 @@ class SLAF(Module):
         layer outputs its (standardised, scaled) input, ``a = e_1``, ``b = 0``. An activation name
         (``relu``, ``leaky_relu``, ``tanh``, ``sigmoid``, ``silu``, ``elu``, ``gelu``, ``softplus``)
         or a callable ``f(z) -> array``: ``a`` and ``b`` are the weighted least-squares fit of
-        ``f`` on ``z ~ N(0, 1)`` by the layer as it is at initialisation in evaluation mode (running
-        statistics at 0 and 1, scaling at its initial values), on a 2401-point grid over [-6, 6]
-        weighted by the normal density (Monte Carlo samples of N(0, 1) rows for ``sample_max``,
-        whose scale depends on the whole sample). So a trained network with, say, ReLU
-        activations can be converted by swapping each ReLU for ``SLAF(..., init="relu")`` on
-        roughly standardised pre-activations (follow with :func:`slaf_np.recalibrate`).
+        ``f`` on ``z ~ N(0, 1)`` by the layer in evaluation mode (scaling at its initial values),
+        on a 2401-point grid over [-6, 6] weighted by the normal density (Monte Carlo samples of
+        N(0, 1) rows for ``sample_max``, whose scale depends on the whole sample). With
+        ``normalize=True`` the running statistics are first set to the terms' moments under that
+        same distribution, so evaluation mode, training mode on standard-normal batches and
+        :func:`slaf_np.recalibrate` on standard-normal data all realise the fit. So a trained
+        network with, say, ReLU activations can be converted by swapping each ReLU for
+        ``SLAF(..., init="relu")`` on roughly standardised pre-activations.
         With a gate, ``c = a / sigmoid(alpha)`` so that the effective coefficients are ``a``.
     gate : bool
         Multiply ``c_i`` by a learnable ``sigmoid(alpha_i)``, ``alpha`` (k,) ~ N(0, 1), shared by
@@ -232,6 +234,10 @@ class SLAF(Module):
                 lin, off = self._affine_scale()
                 xh = lin[0] * z + off[0]
             G, _ = bases.evaluate(self.basis, xh, k)
+            if self.normalize:  # the terms' moments under the fitting distribution
+                mu = w @ G
+                self.buffers["running_mean"][...] = mu
+                self.buffers["running_var"][...] = w @ (G - mu) ** 2
             mean, std = self._fixed_stats()
             A = np.hstack([(G - mean[0]) / std[0], np.ones((z.size, 1))]) * np.sqrt(w)[:, None]
             target = np.asarray(f(z), dtype=np.float64) * np.sqrt(w)
