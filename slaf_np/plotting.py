@@ -114,10 +114,15 @@ def plot_activations(model: Module, X: np.ndarray | None = None,
             a, b = a - 1.0, b + 1.0
         z = np.linspace(a, b, int(n_points))
         curves = layer.activation(z, sample_scale=max(abs(a), abs(b)))        # (P, D)
+        inside = (z[:, None] >= lo[None, :]) & (z[:, None] <= hi[None, :])      # (P, D)
+        shown = np.where(inside, curves, np.nan)
         for d in range(curves.shape[1]):
-            inside = (z >= lo[d]) & (z <= hi[d])
-            ax.plot(z, np.where(inside, curves[:, d], np.nan), lw=0.6, alpha=0.35, color="C0")
-        ax.plot(z, curves.mean(axis=1), lw=2.2, color="C3", label="mean over features")
+            ax.plot(z, shown[:, d], lw=0.6, alpha=0.35, color="C0")
+        # the mean at z is over the features whose recorded range covers z (a feature's
+        # polynomial far outside its range would swamp the axis)
+        count = inside.sum(axis=1)
+        mean = np.where(count > 0, np.nansum(shown, axis=1) / np.maximum(count, 1), np.nan)
+        ax.plot(z, mean, lw=2.2, color="C3", label="mean over features (where in range)")
         ax.set_title(f"{i}: {layer!r}{note}", fontsize=8)
         ax.set_xlabel("z (input)")
         ax.set_ylabel("activation")
