@@ -1,0 +1,214 @@
+"""The Boston experiment: its helpers checked against definitions, and the quick run end to end."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from slaf_np.experiments import boston as B
+from slaf_np.layers import SLAF, Dense, Sequential
+from slaf_np.linear import lasso_cd, predict_linear, ridge
+from slaf_np.losses import mse
+from slaf_np.optim import SGD, Adam
+from slaf_np.train import TrainingDivergedError
+
+
+def _tiny_slnn(rng):
+    return Sequential(Dense(3, 4, rng=rng, init="glorot", dtype=np.float64),
+                      SLAF(4, 3, shared=True, rng=rng, dtype=np.float64),
+                      Dense(4, 1, rng=rng, init="glorot", dtype=np.float64))
+
+
+# ------------------------------------------------------------------------- coupled penalties
+def test_coupled_penalty_by_hand():
+    # p = [0.5, -2]: R = 0.1 (0.5 + 2) + 0.3 (0.25 + 4) = 1.525; dR/dp = 0.1 sign(p) + 0.6 p
+    d = Dense(2, 1, rng=0, dtype=np.float64)
+    d.params["W"][:, 0] = [0.5, -2.0]
+    pen = B.CoupledPenalty({"W": (0.1, 0.3)})
+    assert pen.value(d) == pytest.approx(1.525)
+    d.zero_grad()
+    pen.add_gradients(d)
+    np.testing.assert_allclose(d.grads["W"][:, 0], [0.1 + 0.3, -0.1 - 1.2])
+    with pytest.raises(KeyError, match="no parameters"):
+        B.CoupledPenalty({"nope": (1.0, 0.0)}).add_gradients(d)
+
+
+def test_coupled_penalty_gradient_matches_finite_differences():
+    """backward + add_gradients is the gradient of MSE + R (training-mode SLAF, float64)."""
+    rng = np.random.default_rng(1)
+    model = _tiny_slnn(rng)
+    pen = B.CoupledPenalty({"0.W": (0.0, 0.05), "1.c": (0.01, 0.0), "2.W": (0.1, 0.2)})
+    x, y = rng.standard_normal((16, 3)), rng.standard_normal((16, 1))
+
+    def total():
+        return mse(model.forward(x, training=True), y)[0] + pen.value(model)
+
+    model.zero_grad()
+    _, dout = mse(model.forward(x, training=True), y)
+    model.backward(dout)
+    pen.add_gradients(model)
+    h = 1e-6
+    for key in pen.terms:
+        p, g = model.params[key], model.grads[key]
+        for i in np.ndindex(p.shape):
+            old = p[i]
+            p[i] = old + h
+            up = total()
+            p[i] = old - h
+            down = total()
+            p[i] = old
+            assert g[i] == pytest.approx((up - down) / (2 * h), rel=1e-5, abs=1e-7), (key, i)
+
+
+def test_coupled_penalty_goes_through_adam_unlike_decoupled():
+    # with a zero data gradient, coupled L2 makes Adam step by lr * sign(p) (normalised),
+    # while the decoupled step shrinks p by lr * l2 * p
+    d1, d2 = (Dense(1, 1, rng=0, dtype=np.float64) for _ in range(2))
+    for d in (d1, d2):
+        d.params["W"][...] = 2.0
+    coupled, decoupled = Adam(d1, lr=0.1, eps=1e-8), Adam(d2, lr=0.1, eps=1e-8, l2=0.5)
+    d1.zero_grad()
+    B.CoupledPenalty({"W": (0.0, 0.5)}).add_gradients(d1)
+    coupled.step()
+    d2.zero_grad()
+    decoupled.step()
+    assert d1.params["W"][0, 0] == pytest.approx(2.0 - 0.1, rel=1e-6)
+    assert d2.params["W"][0, 0] == pytest.approx(2.0 * (1 - 0.1 * 0.5))
+
+
+# ----------------------------------------------------------------------------- training loops
+def test_train_network_drops_the_last_batch_and_records_curves():
+    rng = np.random.default_rng(0)
+    model = _tiny_slnn(rng)
+    X, y = rng.standard_normal((10, 3)), rng.standard_normal(10)
+    opt = SGD(model, lr=1e-2)
+    c = B.train_network(model, ((X, y), (X[:4], y[:4])), opt, epochs=3, batch_size=4, rng=rng,
+                        drop_last=True)
+    assert opt.t == 3 * 2  # 10 rows, batch 4: two full batches per epoch, the 2 left are skipped
+    assert len(c["train_rmse"]) == len(c["test_rmse"]) == 3
+    assert all(math.isfinite(v) for v in c["train_rmse"] + c["test_rmse"])
+    B.train_network(model, ((X, y), (X, y)), opt, epochs=1, batch_size=4, rng=rng)
+    assert opt.t == 6 + 3
+
+
+def test_train_network_raises_on_divergence():
+    rng = np.random.default_rng(0)
+    model = _tiny_slnn(rng)
+    X, y = rng.standard_normal((8, 3)), rng.standard_normal(8)
+    y[3] = np.inf  # the loss becomes inf (layers refuse non-finite inputs themselves)
+    with pytest.raises(TrainingDivergedError, match="epoch 1"):
+        B.train_network(model, ((X, y), (X, y)), SGD(model, lr=1e-2), epochs=2, batch_size=8,
+                        rng=rng)
+    y[3] = 0.0
+    model.params["0.W"][0, 0] = np.inf  # the SLAF layer refuses the non-finite pre-activation
+    with pytest.raises(TrainingDivergedError, match="overflowed"):
+        B.train_network(model, ((X, y), (X, y)), SGD(model, lr=1e-2), epochs=1, batch_size=8,
+                        rng=rng)
+
+
+def test_lr_sgd_epochs_equals_gathered_batches():
+    """The gather-free linear step equals Dense.forward/backward on the gathered batch."""
+    rng = np.random.default_rng(3)
+    X, y = rng.standard_normal((11, 7)), rng.standard_normal(11)
+    a, b = (Dense(7, 1, rng=5, init="glorot", dtype=np.float64) for _ in range(2))
+    pen = B.CoupledPenalty({"W": (0.01, 0.0)})
+    opt_a, opt_b = Adam(a, lr=1e-2, eps=1e-8), Adam(b, lr=1e-2, eps=1e-8)
+    B.lr_sgd_epochs(X, y, X[:3], y[:3], a, opt_a, pen, epochs=2, batch_size=4,
+                    rng=np.random.default_rng(9))
+    r2 = np.random.default_rng(9)
+    for _ in range(2):
+        perm = r2.permutation(11)
+        for s in range(0, 11, 4):
+            idx = perm[s:s + 4]
+            opt_b.zero_grad()
+            _, dout = mse(b.forward(X[idx], training=True), y[idx, None])
+            b.backward(dout)
+            pen.add_gradients(b)
+            opt_b.step()
+    for k in ("W", "b"):
+        np.testing.assert_allclose(a.params[k], b.params[k], rtol=1e-12, atol=1e-14)
+
+
+# ------------------------------------------------------------------------------ linear models
+def test_kernel_ridge_cv_equals_ridge_fold_by_fold():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((23, 40)) + 0.5
+    y = X[:, :3].sum(axis=1) + 0.1 * rng.standard_normal(23)
+    alphas = [0.1, 3.0, 100.0]
+    got = B.kernel_ridge_cv(X @ X.T, y, alphas, 4, np.random.default_rng(7))
+    folds = np.array_split(np.random.default_rng(7).permutation(23), 4)
+    for a, g in zip(alphas, got, strict=True):
+        sq = 0.0
+        for V in folds:
+            S = np.setdiff1d(np.arange(23), V)
+            w, w0 = ridge(X[S], y[S], a)
+            sq += np.sum((X[V] @ w + w0 - y[V]) ** 2)
+        assert g == pytest.approx(sq / 23, rel=1e-8)
+
+
+def test_lasso_working_set_reaches_the_lasso_optimum():
+    rng = np.random.default_rng(2)
+    base = rng.standard_normal((30, 5))
+    X = np.asfortranarray(np.hstack([base, base @ rng.standard_normal((5, 195))
+                                     + 0.05 * rng.standard_normal((30, 195))]))
+    y = X[:, 0] - 2 * X[:, 3] + 0.1 * rng.standard_normal(30)
+    alpha = 0.02
+    res, rounds = B.lasso_working_set(X, y, alpha, np.zeros(200), tol=1e-8)
+    assert res.converged and rounds and res.duality_gap <= res.gap_tol
+    ref = lasso_cd(X, y, alpha, max_sweeps=200_000, tol=1e-10)
+
+    def objective(r):
+        resid = y - predict_linear(X, r.coef, r.intercept)
+        return 0.5 * np.mean(resid**2) + alpha * np.abs(r.coef).sum()
+
+    # both within their gap of the optimum
+    assert objective(res) == pytest.approx(objective(ref), abs=res.gap_tol + ref.gap_tol)
+    # starting from the optimum, no round is needed
+    again, rounds = B.lasso_working_set(X, y, alpha, ref.coef, tol=1e-8)
+    assert again.converged and rounds == []
+
+
+def test_monomial_features_are_standardised_without_bias():
+    rng = np.random.default_rng(0)
+    xtr, xte = rng.uniform(1, 5, (20, 3)), rng.uniform(1, 5, (6, 3))
+    Z, Zte, n_const = B.monomial_features(xtr, xte, 2)
+    assert Z.shape == (20, 9) and Zte.shape == (6, 9) and n_const == 0  # C(5, 2) - 1
+    np.testing.assert_allclose(Z.mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(Z.std(axis=0), 1, rtol=1e-12)
+    # column 3 + 1 = x1^2 in graded order, standardised with the training statistics
+    raw = xtr[:, 0] ** 2
+    np.testing.assert_allclose(Zte[:, 3], (xte[:, 0] ** 2 - raw.mean()) / raw.std(), rtol=1e-10)
+
+
+# ------------------------------------------------------------------------------ the quick run
+@pytest.mark.data
+def test_quick_run_writes_every_row(tmp_path):
+    from slaf_np import experiments
+    from slaf_np.datasets import DataError, load_boston
+
+    try:
+        load_boston()
+    except (DataError, OSError) as e:
+        pytest.skip(f"Boston data unavailable: {e}")
+    experiments.get("boston").run(quick=True, out=tmp_path, verbose=False)
+    rec = json.loads((tmp_path / "boston.json").read_text())
+    md = (tmp_path / "boston.md").read_text()
+    assert (tmp_path / "boston_curves.png").stat().st_size > 10_000
+    assert set(rec["rows"]) == set(B.ORDER)
+    for kind in B.ORDER:
+        row = rec["rows"][kind]
+        assert row["label"] in md
+        for key in ("train_rmse_mean", "test_rmse_mean", "train_rmse_std", "test_rmse_std"):
+            assert math.isfinite(row[key]), (kind, key)
+        assert row["n_diverged"] == 0 and row["seconds"] >= 0
+    for kind in ("nn", "slnn", "lr_sgd"):
+        c = rec["curves"][kind]
+        assert len(c["test_rmse_mean"]) == rec["config"]["epochs"]
+        assert math.isfinite(rec["rows"][kind]["runs"][0]["train_rmse"])
+    assert rec["rows"]["lls_converged"]["converged"]
+    assert rec["rows"]["lls_authors"]["sweeps"] <= 50
+    e = rec["expand"]
+    assert e["degree"] == 8 and e["n_terms"] == 203_490
+    assert e["max_rel_diff_vs_float64_net"] < 1e-8
+    assert set(rec["discussion"]) >= {"nn", "slnn", "lr_sgd", "lls", "ridge"}
