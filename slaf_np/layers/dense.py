@@ -55,11 +55,22 @@ class Dense(Module):
         y += self.params["b"]  # in place: no second (N, out) array
         return y
 
+    def zero_grad(self) -> None:
+        super().zero_grad()
+        self._zeroed = True  # the next backward may write its gradients instead of adding them
+
     def backward(self, dy: np.ndarray) -> np.ndarray:
         x = self._cache
         check_grad(self, dy, (x.shape[0], self.out_features))
-        self.grads["W"] += x.T @ dy
-        self.grads["b"] += dy.sum(axis=0)
+        gW, gb = self.grads["W"], self.grads["b"]
+        if getattr(self, "_zeroed", False) and gW.dtype == dy.dtype:
+            # right after zero_grad, "+=" would be a wasted pass over W: write in place
+            np.matmul(x.T, dy, out=gW)
+            np.sum(dy, axis=0, out=gb)
+        else:
+            gW += x.T @ dy
+            gb += dy.sum(axis=0)
+        self._zeroed = False
         return dy @ self.params["W"].T
 
     def output_shape(self, input_shape: tuple) -> tuple:
