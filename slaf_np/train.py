@@ -7,7 +7,8 @@ One epoch of :func:`fit`::
         xb, yb = X[idx], y[idx]                                 # one contiguous gather
         optimizer.zero_grad()
         loss, dout = loss_fn(model.forward(xb, training=True), yb)
-        model.backward(dout); optimizer.step()
+        model.backward(dout); penalty(model)                     # penalty optional
+        optimizer.step()
 
 (gathering per batch copies the same bytes as one shuffled copy of the data set, but needs no
 data-set-sized temporary, whose first touch costs page faults every epoch), then validation in
@@ -263,7 +264,8 @@ def fit(model, X: np.ndarray, y: np.ndarray, loss, optimizer, epochs: int, batch
         validation: tuple[np.ndarray, np.ndarray] | None = None,
         rng: np.random.Generator | int | None = None, metric=None, eval_every: int | None = None,
         schedule=None, keep: str | None = "last", checkpoint: str | os.PathLike | None = None,
-        verbose: bool = True, callbacks: list[Callable] | None = None) -> History:
+        verbose: bool = True, callbacks: list[Callable] | None = None,
+        drop_last: bool = False, penalty: Callable | None = None) -> History:
     """Train ``model`` with mini-batches; returns the :class:`History`.
 
     Parameters
@@ -277,7 +279,7 @@ def fit(model, X: np.ndarray, y: np.ndarray, loss, optimizer, epochs: int, batch
         See :func:`evaluate`.
     optimizer : slaf_np.optim.Optimizer
     epochs, batch_size : int
-        The last batch of an epoch may be smaller.
+        The last batch of an epoch may be smaller (see ``drop_last``).
     validation : (X_val, y_val), optional
         Evaluated (evaluation mode) at the end of each epoch and every ``eval_every`` iterations.
     rng : numpy.random.Generator or int
@@ -303,6 +305,14 @@ def fit(model, X: np.ndarray, y: np.ndarray, loss, optimizer, epochs: int, batch
     callbacks : list of callables, optional
         Called at the end of each epoch with a dict (``epoch``, ``iteration``, ``history``,
         ``model``, ``optimizer``); one that returns ``True`` stops training.
+    drop_last : bool
+        Skip the incomplete last batch of each epoch (its rows still take part in the shuffle, so
+        different rows are left out each epoch); the training loss and metric are over the rows
+        used. Ignored when ``N < batch_size``.
+    penalty : callable, optional
+        ``penalty(model)`` after ``model.backward`` and before ``optimizer.step()``, to add terms
+        to ``model.grads``, e.g. a :class:`slaf_np.optim.CoupledPenalty` (Keras-style regularisers
+        whose gradients go through the optimiser).
 
     Raises
     ------
@@ -342,13 +352,17 @@ def fit(model, X: np.ndarray, y: np.ndarray, loss, optimizer, epochs: int, batch
     n = len(X)
     if n == 0:
         raise ValueError("fit: X has no samples")
+    if penalty is not None and not callable(penalty):
+        raise TypeError(f"fit: penalty must be callable as penalty(model), got "
+                        f"{type(penalty).__name__}")
+    n_used = n - n % batch_size if drop_last and n >= batch_size else n
     if validation is not None:
         Xv, yv = _prepare(model, *validation, where="fit (validation)")
     hist = History(metric=None if m is None else m.name)
     good = _snapshot(model) if keep is not None else None
     good_epoch = 0
     best = best_score = None
-    n_steps = len(list(_batches(n, batch_size, merge_single=True)))
+    n_steps = len(list(_batches(n_used, batch_size, merge_single=True)))
     bar = verbose and sys.stdout.isatty()
     it = 0
 
@@ -380,7 +394,7 @@ def fit(model, X: np.ndarray, y: np.ndarray, loss, optimizer, epochs: int, batch
         perm = rng.permutation(n)
         total, ms, mn = 0.0, 0.0, 0
         last_draw = 0.0
-        for step, (a, b) in enumerate(_batches(n, batch_size, merge_single=True), start=1):
+        for step, (a, b) in enumerate(_batches(n_used, batch_size, merge_single=True), start=1):
             if unit == "iteration":
                 optimizer.set_lr(schedule(it))
             it += 1
@@ -395,6 +409,8 @@ def fit(model, X: np.ndarray, y: np.ndarray, loss, optimizer, epochs: int, batch
             if not math.isfinite(value):
                 diverged(epoch, step, f"loss {value}")
             model.backward(dout)
+            if penalty is not None:
+                penalty(model)
             optimizer.step()
             total += value * (b - a)
             if m is not None:
@@ -411,7 +427,7 @@ def fit(model, X: np.ndarray, y: np.ndarray, loss, optimizer, epochs: int, batch
                 sys.stdout.flush()
         if not _all_finite(model):
             diverged(epoch, n_steps, "a weight or running statistic became non-finite")
-        hist.train_loss.append(total / n)
+        hist.train_loss.append(total / n_used)
         hist.train_metric.append(None if m is None else m.finish(ms / mn))
         vl = vm = None
         if validation is not None:

@@ -8,7 +8,15 @@ from hypothesis import strategies as st
 from strategies import regression_problems, seeds
 
 from slaf_np import linear
-from slaf_np.linear import alpha_max, lasso_cd, predict_linear, ridge
+from slaf_np.linear import (
+    alpha_max,
+    gram,
+    lasso_cd,
+    lasso_working_set,
+    predict_linear,
+    ridge,
+    ridge_cv,
+)
 
 
 # -- oracles ------------------------------------------------------------------------------------
@@ -312,3 +320,57 @@ def test_lasso_rejects_non_finite_columns():
     X[3, 5] = np.nan
     with pytest.raises(ValueError, match="column 5"):
         lasso_cd(X, y, 0.1)
+
+
+# -- lasso on a working set; ridge alpha by cross-validation ----------------------------------
+def test_ridge_cv_equals_ridge_fold_by_fold():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((23, 40)) + 0.5
+    y = X[:, :3].sum(axis=1) + 0.1 * rng.standard_normal(23)
+    alphas = [0.1, 3.0, 100.0]
+    got = ridge_cv(X @ X.T, y, alphas, 4, np.random.default_rng(7), precomputed=True)
+    # from X itself (the Gram matrix by column blocks): the same numbers
+    np.testing.assert_allclose(ridge_cv(X, y, alphas, 4, np.random.default_rng(7)), got,
+                               rtol=1e-12)
+    folds = np.array_split(np.random.default_rng(7).permutation(23), 4)
+    for a, g in zip(alphas, got, strict=True):
+        sq = 0.0
+        for V in folds:
+            S = np.setdiff1d(np.arange(23), V)
+            w, w0 = ridge(X[S], y[S], a)
+            sq += np.sum((X[V] @ w + w0 - y[V]) ** 2)
+        assert g == pytest.approx(sq / 23, rel=1e-8)
+
+
+def test_lasso_working_set_reaches_the_lasso_optimum():
+    rng = np.random.default_rng(2)
+    base = rng.standard_normal((30, 5))
+    X = np.asfortranarray(np.hstack([base, base @ rng.standard_normal((5, 195))
+                                     + 0.05 * rng.standard_normal((30, 195))]))
+    y = X[:, 0] - 2 * X[:, 3] + 0.1 * rng.standard_normal(30)
+    alpha = 0.02
+    res, rounds = lasso_working_set(X, y, alpha, np.zeros(200), tol=1e-8)
+    assert res.converged and rounds and res.duality_gap <= res.gap_tol
+    ref = lasso_cd(X, y, alpha, max_sweeps=200_000, tol=1e-10)
+
+    def objective(r):
+        resid = y - predict_linear(X, r.coef, r.intercept)
+        return 0.5 * np.mean(resid**2) + alpha * np.abs(r.coef).sum()
+
+    # both within their gap of the optimum
+    assert objective(res) == pytest.approx(objective(ref), abs=res.gap_tol + ref.gap_tol)
+    # starting from the optimum, no round is needed
+    again, rounds = lasso_working_set(X, y, alpha, ref.coef, tol=1e-8)
+    assert again.converged and rounds == []
+
+
+def test_gram_by_blocks_equals_x_xt():
+    X = np.random.default_rng(1).standard_normal((5, 9000)).astype(np.float32)
+    X64 = X.astype(np.float64)
+    np.testing.assert_allclose(gram(X), X64 @ X64.T, rtol=1e-12)
+
+
+def test_ridge_cv_rejects_a_non_square_gram():
+    with pytest.raises(ValueError, match="square Gram"):
+        ridge_cv(np.ones((4, 3)), np.ones(4), [1.0], 2, np.random.default_rng(0),
+                 precomputed=True)

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from slaf_np import optim
+from slaf_np.layers import SLAF as SLAFLayer  # "SLAF" is a stand-in class below
 from slaf_np.layers import BatchNorm, Dense, Module, ReLU, Residual, Sequential, Tanh
 from slaf_np.losses import mse
-from slaf_np.optim import SGD, Adam, StepSchedule, adam_update, param_groups
+from slaf_np.optim import SGD, Adam, CoupledPenalty, StepSchedule, adam_update, param_groups
 
 
 def source(**arrays):
@@ -414,3 +415,72 @@ def test_zero_grad_and_in_place_updates():
     opt.zero_grad()
     assert not any(g.any() for g in model.grads.values())
     assert "group sizes [2]" in repr(opt)
+
+
+# -- coupled (Keras-style) penalties -----------------------------------------------------------
+def test_coupled_penalty_by_hand():
+    # p = [0.5, -2]: R = 0.1 (0.5 + 2) + 0.3 (0.25 + 4) = 1.525; dR/dp = 0.1 sign(p) + 0.6 p
+    d = Dense(2, 1, rng=0, dtype=np.float64)
+    d.params["W"][:, 0] = [0.5, -2.0]
+    pen = CoupledPenalty({"W": (0.1, 0.3)})
+    assert pen.value(d) == pytest.approx(1.525)
+    d.zero_grad()
+    pen.add_gradients(d)
+    np.testing.assert_allclose(d.grads["W"][:, 0], [0.1 + 0.3, -0.1 - 1.2])
+    with pytest.raises(KeyError, match="no parameters"):
+        CoupledPenalty({"nope": (1.0, 0.0)}).add_gradients(d)
+
+
+def test_coupled_penalty_gradient_matches_finite_differences():
+    """backward + add_gradients is the gradient of MSE + R (training-mode SLAF, float64)."""
+    rng = np.random.default_rng(1)
+    model = Sequential(Dense(3, 4, rng=rng, init="glorot", dtype=np.float64),
+                       SLAFLayer(4, 3, shared=True, rng=rng, dtype=np.float64),
+                       Dense(4, 1, rng=rng, init="glorot", dtype=np.float64))
+    pen = CoupledPenalty({"0.W": (0.0, 0.05), "1.c": (0.01, 0.0), "2.W": (0.1, 0.2)})
+    x, y = rng.standard_normal((16, 3)), rng.standard_normal((16, 1))
+
+    def total():
+        return mse(model.forward(x, training=True), y)[0] + pen.value(model)
+
+    model.zero_grad()
+    _, dout = mse(model.forward(x, training=True), y)
+    model.backward(dout)
+    pen.add_gradients(model)
+    h = 1e-6
+    for key in pen.terms:
+        p, g = model.params[key], model.grads[key]
+        for i in np.ndindex(p.shape):
+            old = p[i]
+            p[i] = old + h
+            up = total()
+            p[i] = old - h
+            down = total()
+            p[i] = old
+            assert g[i] == pytest.approx((up - down) / (2 * h), rel=1e-5, abs=1e-7), (key, i)
+
+
+def test_coupled_penalty_goes_through_adam_unlike_decoupled():
+    # with a zero data gradient, coupled L2 makes Adam step by lr * sign(p) (normalised),
+    # while the decoupled step shrinks p by lr * l2 * p
+    d1, d2 = (Dense(1, 1, rng=0, dtype=np.float64) for _ in range(2))
+    for d in (d1, d2):
+        d.params["W"][...] = 2.0
+    coupled, decoupled = Adam(d1, lr=0.1, eps=1e-8), Adam(d2, lr=0.1, eps=1e-8, l2=0.5)
+    d1.zero_grad()
+    CoupledPenalty({"W": (0.0, 0.5)}).add_gradients(d1)
+    coupled.step()
+    d2.zero_grad()
+    decoupled.step()
+    assert d1.params["W"][0, 0] == pytest.approx(2.0 - 0.1, rel=1e-6)
+    assert d2.params["W"][0, 0] == pytest.approx(2.0 * (1 - 0.1 * 0.5))
+
+
+def test_coupled_penalty_is_callable_as_a_gradient_hook():
+    d = Dense(2, 1, rng=0, dtype=np.float64)
+    d.params["W"][:, 0] = [0.5, -2.0]
+    pen = CoupledPenalty({"W": (0.1, 0.3)})
+    d.zero_grad()
+    pen(d)
+    np.testing.assert_allclose(d.grads["W"][:, 0], [0.4, -1.3])
+    assert "W" in repr(pen)

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import POLY_BASES, SLAF_BASES, seeds, slaf_configs, slaf_inputs
 
+from slaf_np.calibration import recalibrate
 from slaf_np.gradcheck import (
     GradcheckError,
     check_directional,
@@ -24,7 +25,6 @@ from slaf_np.gradcheck import (
 )
 from slaf_np.layers import LAYERS, Dense, Sequential
 from slaf_np.layers.slaf import SLAF, TARGETS
-from slaf_np.calibration import recalibrate
 from slaf_np.losses import mse
 
 LAYOUTS = {"dense": ((5, 2), (64, 32)), "conv": ((3, 2, 2, 2), (16, 8, 4, 4))}

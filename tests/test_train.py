@@ -348,3 +348,77 @@ def test_fit_sample_mismatch():
                                          r"and \(3,\)\)"):
         fit(model, np.zeros((4, 2)), np.zeros(3), "mse", SGD(model, lr=0.1), epochs=1,
             batch_size=2, verbose=False)
+
+
+# -- drop_last and the gradient hook (penalty) -------------------------------------------------
+def _manual_epochs(model, opt, X, y, epochs, batch_size, rng, drop_last, penalty):
+    """fit's epoch written out: shuffle, full batches only with drop_last, penalty before step."""
+    n = len(X)
+    stop = n - n % batch_size if drop_last else n
+    losses = []
+    for _ in range(epochs):
+        perm = rng.permutation(n)
+        total = 0.0
+        for a in range(0, stop, batch_size):
+            idx = perm[a:min(a + batch_size, stop)]
+            opt.zero_grad()
+            value, dout = mse(model.forward(X[idx], training=True), y[idx])
+            model.backward(dout)
+            if penalty is not None:
+                penalty(model)
+            opt.step()
+            total += value * len(idx)
+        losses.append(total / stop)
+    return losses
+
+
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_drop_last_and_penalty_equal_the_written_out_loop(drop_last):
+    from slaf_np.optim import CoupledPenalty
+
+    rng = np.random.default_rng(4)
+    X, y = rng.standard_normal((10, 3)), rng.standard_normal((10, 1))
+
+    def make():
+        r = np.random.default_rng(1)
+        m = Sequential(Dense(3, 5, rng=r, dtype=np.float64), Tanh(),
+                       Dense(5, 1, rng=r, dtype=np.float64))
+        return m, Adam(m, lr=1e-2)
+
+    pen = CoupledPenalty({"0.W": (0.01, 0.1), "2.W": (0.05, 0.0)})
+    a, opt_a = make()
+    hist = fit(a, X, y, "mse", opt_a, epochs=3, batch_size=4, rng=7, verbose=False, keep=None,
+               drop_last=drop_last, penalty=pen)
+    b, opt_b = make()
+    losses = _manual_epochs(b, opt_b, X, y, 3, 4, np.random.default_rng(7), drop_last, pen)
+    assert opt_a.t == 3 * (2 if drop_last else 3)  # 10 rows, batch 4: the 2 left are skipped
+    assert hist.iterations == opt_a.t
+    np.testing.assert_array_equal(hist.train_loss, losses)
+    for k in a.params:
+        np.testing.assert_array_equal(a.params[k], b.params[k])
+
+
+def test_penalty_changes_the_step_and_must_be_callable():
+    from slaf_np.optim import CoupledPenalty
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((8, 2)), rng.standard_normal((8, 1))
+    models = [Dense(2, 1, rng=3, dtype=np.float64) for _ in range(2)]
+    W0 = models[0].params["W"].copy()
+    for m, pen in zip(models, (None, CoupledPenalty({"W": (0.0, 1.0)})), strict=True):
+        fit(m, X, y, "mse", SGD(m, lr=0.1), epochs=1, batch_size=8, rng=0, verbose=False,
+            penalty=pen)
+    # one full-batch SGD step: the penalty adds lr * 2 l2 W0 to the plain step
+    np.testing.assert_allclose(models[1].params["W"], models[0].params["W"] - 0.1 * 2 * W0,
+                               rtol=1e-12)
+    with pytest.raises(TypeError, match="penalty must be callable"):
+        fit(models[0], X, y, "mse", SGD(models[0], lr=0.1), epochs=1, batch_size=8,
+            verbose=False, penalty=0.1)
+
+
+def test_drop_last_with_fewer_rows_than_a_batch_uses_them_all():
+    X, y = np.random.default_rng(0).standard_normal((3, 2)), np.zeros((3, 1))
+    m = Dense(2, 1, rng=0, dtype=np.float64)
+    opt = SGD(m, lr=0.1)
+    fit(m, X, y, "mse", opt, epochs=2, batch_size=8, rng=0, verbose=False, drop_last=True)
+    assert opt.t == 2

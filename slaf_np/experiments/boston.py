@@ -30,14 +30,15 @@ Decisions (read against the authors' scripts ``single_layer/boston_housing/train
 * **NN penalties are coupled.** The NN is Keras with ``kernel_regularizer=l2(0.1)`` and ``l1(0.1)``:
   Keras adds ``0.1 sum W^2`` and ``0.1 sum |W|`` to the loss, so their gradients ``0.2 W`` and
   ``0.1 sign(W)`` go *through* Adam (normalised by its second moment), unlike the decoupled step of
-  :mod:`slaf_np.optim`. :class:`CoupledPenalty` adds them to the gradients before ``step()``.
+  :mod:`slaf_np.optim`. :class:`slaf_np.optim.CoupledPenalty` adds them to the gradients before
+  ``step()``.
 * **SLNN penalties are as the TF script has them.** The Dense L2 is a ``tf.contrib`` regulariser
   (``0.05 * sum W^2 / 2``) minimised by a *separate* ``GradientDescentOptimizer`` step at the same
   rate: the decoupled ``l2 = 0.05`` of :class:`slaf_np.optim.Adam` (groups; TF runs the two
   updates side by side from the same weights, ours shrinks the Adam-updated weights, a difference
   of order ``lr^2``). The L1 on the
   SLAF coefficients (``0.1 * sum 0.1 |c|``) is added to the loss that Adam minimises: coupled,
-  :class:`CoupledPenalty` again. Dense SLAFs are *shared* (one coefficient vector and one bias per
+  ``CoupledPenalty`` again. Dense SLAFs are *shared* (one coefficient vector and one bias per
   layer, the script's ``[1, k]`` kernel), without the attention gate, init ``N(0, 1) + 1`` on the
   linear term, bias 0.1. The script's batch iterator drops the incomplete batch, so an epoch is one
   step on 265 random rows (``DROP_LAST``); the NN and LR-SGD (Keras ``fit``) use every row.
@@ -52,13 +53,15 @@ Decisions (read against the authors' scripts ``single_layer/boston_housing/train
   stops after at most 1000 sweeps converged or not (it does not converge: the 203,489 monomials are
   nearly collinear; measured, plain cyclic CD at about 40 s per 1000 sweeps brings the gap from
   0.33 at 1000 sweeps only to 0.078 at 5000, against a tolerance of 0.0085).
-  The *converged row* finishes the same problem from there with :func:`lasso_working_set` (CD on
-  the support plus the violators of the optimality conditions, the full problem's duality gap
-  checked after each round) until the full gap passes sklearn's test; both gaps are reported.
+  The *converged row* finishes the same problem from there with
+  :func:`slaf_np.linear.lasso_working_set` (CD on the support plus the violators of the
+  optimality conditions, the full problem's duality gap checked after each round) until the full
+  gap passes sklearn's test; both gaps are reported.
   Lasso is deterministic: one run, std 0.
 * **Ridge** (our extra row): :func:`slaf_np.linear.ridge` (dual, 404 x 404 system) at the alpha
   with the lowest 5-fold cross-validated MSE on the *training set* over ``RIDGE_ALPHAS``; the folds
-  are solved from one Gram matrix (:func:`kernel_ridge_cv`); the test set is never looked at.
+  are solved from one Gram matrix (:func:`slaf_np.linear.ridge_cv`); the test set is never
+  looked at.
 * **Features** are the monomials of the raw inputs computed in float64, standardised with the
   training mean and std (as sklearn), kept float64 for LLS / Ridge (sklearn's precision) and cast
   to float32 for LR-SGD (Keras's).
@@ -70,12 +73,13 @@ Decisions (read against the authors' scripts ``single_layer/boston_housing/train
 * **Learning curves**: per epoch, train RMSE of the training-mode batch outputs during the epoch
   (what Keras / the TF script log) and test RMSE of the evaluation-mode model (running statistics)
   at its end; mean over seeds, with the min-max band.
-* **Training loop.** :func:`train_network` (and :func:`lr_sgd_epochs` for the linear layer), not
-  :func:`slaf_np.train.fit`: the rows need coupled penalties, the SLNN script's dropped last batch,
-  and a test curve; a non-finite loss or overflow raises ``TrainingDivergedError``, and a diverged
-  seed is recorded (``n_diverged``) and left out of the means instead of stopping the table.
-  Tiny networks run on one thread (:func:`single_thread`): on a busy 2-core machine a thread pool
-  made an NN step 20 times slower.
+* **Training loop.** :func:`train_network`: :func:`slaf_np.train.fit` with ``penalty=`` (the
+  coupled penalties), ``drop_last`` (the SLNN script's iterator) and a callback for the test
+  curve; the linear layer has its own gather-free loop (:func:`lr_sgd_epochs`). A non-finite loss
+  or overflow raises ``TrainingDivergedError``, and a diverged seed is recorded (``n_diverged``)
+  and left out of the means instead of stopping the table. Tiny networks run on one thread
+  (:func:`slaf_np.threads.single_thread`): on a busy 2-core machine a thread pool made an NN step
+  20 times slower.
 * **Budget** (the full run must fit in 15 minutes on 2 cores): LR-SGD costs two passes over a
   404 x 203,489 float32 matrix per step, 0.07 s measured (2000 epochs: about 150 s per seed); it
   runs ``LR_SGD_SEEDS`` = 3 seeds of 2000 epochs (5 would take the run to about 14 minutes on a
@@ -90,7 +94,6 @@ Outputs: ``boston.json`` (rows, per-seed runs, curves, configuration, discussion
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
 import time
@@ -123,150 +126,6 @@ QUICK = {"degree": 3, "epochs": 50, "seeds": 1, "lasso_sweeps": 50}
 
 
 # ------------------------------------------------------------------------------------ helpers
-class CoupledPenalty:
-    r"""Keras-style regularisers: loss terms whose gradients go through the optimiser.
-
-    For each parameter key with ``(l1, l2)``::
-
-        R = sum_p l1 sum |p| + l2 sum p^2        dR/dp = l1 sign(p) + 2 l2 p
-
-    :meth:`add_gradients` adds ``dR/dp`` to ``model.grads`` (call it after ``backward`` and before
-    ``optimizer.step()``), so Adam normalises penalty and data gradient together, as
-    ``kernel_regularizer`` does in Keras. Compare :mod:`slaf_np.optim`'s decoupled ``l1`` / ``l2``,
-    applied after the Adam update.
-
-    Parameters
-    ----------
-    terms : dict
-        ``{key: (l1, l2)}`` with keys of ``model.params`` (e.g. ``"0.W"``).
-    """
-
-    def __init__(self, terms: dict[str, tuple[float, float]]) -> None:
-        self.terms = {k: (float(a), float(b)) for k, (a, b) in terms.items()}
-
-    def _check(self, model) -> None:
-        missing = [k for k in self.terms if k not in model.params]
-        if missing:
-            raise KeyError(f"CoupledPenalty: model has no parameters {missing}; it has "
-                           f"{list(model.params)}")
-
-    def value(self, model) -> float:
-        """``R`` at the current parameters (float64)."""
-        self._check(model)
-        total = 0.0
-        for k, (l1, l2) in self.terms.items():
-            p = model.params[k].astype(np.float64)
-            total += l1 * np.abs(p).sum() + l2 * (p * p).sum()
-        return float(total)
-
-    def add_gradients(self, model) -> None:
-        """``grads[k] += l1 sign(p) + 2 l2 p`` for every penalised key."""
-        self._check(model)
-        for k, (l1, l2) in self.terms.items():
-            p, g = model.params[k], model.grads[k]
-            f = p.dtype.type
-            if l1:
-                g += f(l1) * np.sign(p)
-            if l2:
-                g += f(2.0 * l2) * p
-
-
-def kernel_ridge_cv(G: np.ndarray, y: np.ndarray, alphas, n_folds: int,
-                    rng: np.random.Generator) -> np.ndarray:
-    r"""Cross-validated MSE of ridge with an intercept, from the Gram matrix ``G = X X^T`` alone.
-
-    Ridge with a free intercept on the training rows ``S`` of a fold (``n`` rows) is ridge on the
-    centred data ``X_S - 1 m^T`` (``m`` their column means); in the dual form it only needs inner
-    products of centred rows, which follow from ``G`` (``H = I - 1 1^T / n``)::
-
-        Kc_SS = H G_SS H                       a = (Kc_SS + alpha I)^{-1} (y_S - ybar_S)
-        Kc_VS = (G_VS - 1 colmean(G_SS)^T) H    yhat_V = ybar_S + Kc_VS a
-
-    for the held-out rows ``V``; one eigendecomposition of ``Kc_SS`` per fold serves every alpha.
-
-    Parameters
-    ----------
-    G : ndarray, shape (N, N)
-        Gram matrix of the (uncentred) training rows, float64.
-    y : ndarray, shape (N,)
-    alphas : sequence of float > 0
-    n_folds : int >= 2
-    rng : numpy.random.Generator
-        Shuffles the rows into folds.
-
-    Returns
-    -------
-    ndarray, shape (len(alphas),)
-        Mean squared error on the held-out rows, pooled over the folds.
-    """
-    N = G.shape[0]
-    alphas = np.asarray(alphas, dtype=np.float64)
-    folds = np.array_split(rng.permutation(N), n_folds)
-    sq = np.zeros(len(alphas))
-    for V in folds:
-        S = np.setdiff1d(np.arange(N), V)
-        n = len(S)
-        H = np.eye(n) - 1.0 / n
-        Gss = G[np.ix_(S, S)]
-        Kss = H @ Gss @ H
-        Kvs = (G[np.ix_(V, S)] - Gss.mean(axis=0)) @ H
-        lam, Q = np.linalg.eigh((Kss + Kss.T) / 2)
-        ybar = y[S].mean()
-        qy = Q.T @ (y[S] - ybar)
-        KQ = Kvs @ Q
-        for i, a in enumerate(alphas):
-            pred = ybar + KQ @ (qy / (np.maximum(lam, 0.0) + a))
-            sq[i] += np.sum((pred - y[V]) ** 2)
-    return sq / N
-
-
-@contextlib.contextmanager
-def single_thread():
-    """Run tiny networks on one thread (numba and, when NumPy's OpenBLAS exposes it, BLAS).
-
-    A 256 x 128 matrix product takes microseconds; waking a thread pool costs more, and on a busy
-    machine ten times more (measured: 18 ms vs 0.7 ms per NN step). Restores the counts on exit.
-    """
-    import numba
-
-    prev = numba.get_num_threads()
-    get, set_ = _blas_thread_functions()
-    blas_prev = get() if get else None
-    numba.set_num_threads(1)
-    if set_:
-        set_(1)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(prev)
-        if set_ and blas_prev:
-            set_(blas_prev)
-
-
-def _blas_thread_functions():
-    """``(get, set)`` of the OpenBLAS bundled with NumPy, or ``(None, None)``."""
-    import ctypes
-    import glob
-    import os
-
-    here = os.path.dirname(np.__file__)
-    for path in glob.glob(os.path.join(here, "..", "numpy.libs", "*openblas*")) + \
-            glob.glob(os.path.join(here, ".dylibs", "*openblas*")):
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for suffix in ("scipy_openblas_%s_num_threads64_", "openblas_%s_num_threads64_",
-                       "openblas_%s_num_threads"):
-            try:
-                get, set_ = getattr(lib, suffix % "get"), getattr(lib, suffix % "set")
-            except AttributeError:
-                continue
-            get.restype, set_.argtypes = ctypes.c_int, [ctypes.c_int]
-            return get, set_
-    return None, None
-
-
 def _stats(values) -> dict:
     v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=np.float64)
     if v.size == 0:
@@ -301,59 +160,29 @@ def build_slnn(rng: np.random.Generator, degrees=SLNN_DEGREES):
 
 def train_network(model, data, optimizer, epochs: int, batch_size: int, rng, penalty=None,
                   schedule=None, drop_last: bool = False, log=None) -> dict:
-    """Mini-batch training on MSE with coupled penalties; returns per-epoch RMSE curves.
+    """:func:`slaf_np.train.fit` on the MSE, with per-epoch train / test RMSE curves.
 
-    One step: ``zero_grad``, forward (training mode), MSE gradient, backward,
-    ``penalty.add_gradients``, ``optimizer.step()``. ``schedule(epoch)`` (0-based) sets the rate
-    at the start of each epoch. ``drop_last`` skips the incomplete last batch of each epoch.
-    A non-finite loss or weight, or a layer refusing a non-finite input (the weights overflowed),
-    raises :class:`slaf_np.train.TrainingDivergedError`.
+    Train: the RMSE of the training-mode batch outputs of the epoch (``sqrt`` of fit's loss);
+    test: of the evaluation-mode model at the end of the epoch (a callback, float64 targets).
+    ``penalty`` is added to the gradients before each step; ``drop_last`` skips the incomplete
+    last batch. A divergence raises :class:`slaf_np.train.TrainingDivergedError`.
     """
-    from ..layers.base import NonFiniteError
-    from ..train import TrainingDivergedError
-
-    try:
-        return _train_network(model, data, optimizer, epochs, batch_size, rng, penalty, schedule,
-                              drop_last, log)
-    except NonFiniteError as e:
-        raise TrainingDivergedError(f"boston: the network overflowed: {e}") from e
-
-
-def _train_network(model, data, optimizer, epochs, batch_size, rng, penalty, schedule, drop_last,
-                   log) -> dict:
-    from ..losses import mse
-    from ..train import TrainingDivergedError, predict
+    from ..train import fit, predict
 
     (X, y), (Xte, yte) = data
-    n = len(X)
-    y2 = y.reshape(-1, 1).astype(X.dtype)
-    stop = n - n % batch_size if drop_last and n >= batch_size else n
     curves = {"train_rmse": [], "test_rmse": []}
-    for epoch in range(epochs):
-        if schedule is not None:
-            optimizer.set_lr(schedule(epoch))
-        perm = rng.permutation(n)
-        sq, count = 0.0, 0
-        for a in range(0, stop, batch_size):
-            idx = perm[a:min(a + batch_size, stop)]
-            optimizer.zero_grad()
-            out = model.forward(X[idx], training=True)
-            value, dout = mse(out, y2[idx])
-            if not math.isfinite(value):
-                raise TrainingDivergedError(f"boston: loss {value} at epoch {epoch + 1}, "
-                                            f"step {a // batch_size + 1}")
-            model.backward(dout)
-            if penalty is not None:
-                penalty.add_gradients(model)
-            optimizer.step()
-            sq, count = sq + value * len(idx), count + len(idx)
-        if not all(np.isfinite(p).all() for p in model.params.values()):
-            raise TrainingDivergedError(f"boston: non-finite weights after epoch {epoch + 1}")
-        curves["train_rmse"].append(math.sqrt(sq / count))
+
+    def record(info):
+        curves["train_rmse"].append(math.sqrt(info["history"].train_loss[-1]))
         curves["test_rmse"].append(_rmse(predict(model, Xte), yte))
-        if log and (epoch + 1) % max(1, epochs // 10) == 0:
-            log(f"  epoch {epoch + 1}/{epochs}  train {curves['train_rmse'][-1]:.3f}  "
+        epoch = info["epoch"]
+        if log and epoch % max(1, epochs // 10) == 0:
+            log(f"  epoch {epoch}/{epochs}  train {curves['train_rmse'][-1]:.3f}  "
                 f"test {curves['test_rmse'][-1]:.3f}  lr {optimizer.current_lr:.0e}")
+
+    fit(model, X, y.reshape(-1, 1), "mse", optimizer, epochs, batch_size, rng=rng,
+        schedule=schedule, keep=None, verbose=False, callbacks=[record], drop_last=drop_last,
+        penalty=penalty)
     return curves
 
 
@@ -382,7 +211,8 @@ def _network_row(kind: str, data_raw, data_std, seeds, epochs: int, ctx) -> tupl
     """Train ``kind`` ("nn" or "slnn") once per seed; (row, curves)."""
     from ..calibration import recalibrate
     from ..layers.base import NonFiniteError
-    from ..optim import Adam, StepSchedule
+    from ..optim import Adam, CoupledPenalty, StepSchedule
+    from ..threads import single_thread
     from ..train import TrainingDivergedError, predict
 
     (Xtr, ytr), (Xte, yte) = data_std if kind == "nn" else data_raw
@@ -525,7 +355,8 @@ def lr_sgd_epochs(X, y, Xte, yte, lin, optimizer, penalty, epochs: int, batch_si
 def _lr_sgd_row(Z32, ytr, Zte32, yte, seeds, epochs, ctx) -> tuple[dict, dict]:
     """One Dense(M, 1) on the float32 monomials, Adam 1e-2, coupled L1 on the kernel."""
     from ..layers import Dense
-    from ..optim import Adam
+    from ..optim import Adam, CoupledPenalty
+    from ..threads import single_thread
     from ..train import TrainingDivergedError
 
     N, M = Z32.shape
@@ -561,69 +392,9 @@ def _lr_sgd_row(Z32, ytr, Zte32, yte, seeds, epochs, ctx) -> tuple[dict, dict]:
     return _row_summary("lr_sgd", runs, time.perf_counter() - t0, epochs), _mean_curves(curves)
 
 
-def lasso_working_set(X: np.ndarray, y: np.ndarray, alpha: float, coef: np.ndarray,
-                      tol: float = 1e-4, max_rounds: int = 20, max_sweeps: int = 500_000,
-                      log=None) -> tuple:
-    r"""Finish a Lasso by coordinate descent on a working set, checked on the full problem.
-
-    Cyclic CD spends each sweep on all d columns although only a few hundred are ever non-zero.
-    The optimality conditions of the Lasso (module docstring of :mod:`slaf_np.linear`) are
-    ``|X_{c,j}^T r| / N <= alpha`` for every ``w_j = 0``. Each round:
-
-    1. the working set ``W`` = columns with ``w_j != 0`` or ``|X_{c,j}^T r| / N > alpha``
-       (the support and the violators, from one pass over ``X``);
-    2. :func:`slaf_np.linear.lasso_cd` on ``X[:, W]`` (warm start) to half the gap tolerance (if
-       nothing outside ``W`` violates the conditions, the full gap equals the sub-problem's);
-    3. the duality gap of the *full* problem at the result (``max_sweeps=0``: no sweep, one pass);
-       stop when it passes the same test as :func:`~slaf_np.linear.lasso_cd` (``gap <= tol
-       ||y - ybar||^2 / N``).
-
-    Returns
-    -------
-    (LassoResult, list of dict)
-        The full problem's result at the final ``w`` (``n_sweeps`` = working-set sweeps summed)
-        and one record per round (working-set size, sub-problem sweeps, full gap).
-    """
-    from ..linear import lasso_cd
-
-    N = X.shape[0]
-    w = np.array(coef, dtype=np.float64)
-    full = lasso_cd(X, y, alpha, max_sweeps=0, tol=tol, coef_init=w)
-    rounds, sweeps = [], 0
-    while not full.converged and len(rounds) < max_rounds:
-        r = y - full.intercept - _matvec(X, w)
-        corr = np.abs(_rmatvec(X, r)) / N
-        ws = np.flatnonzero((w != 0) | (corr > alpha))
-        sub = lasso_cd(np.asfortranarray(X[:, ws]), y, alpha, max_sweeps=max_sweeps,
-                       tol=tol / 2, coef_init=w[ws], check_every=LASSO_CHECK_EVERY)
-        w = np.zeros_like(w)
-        w[ws] = sub.coef
-        sweeps += sub.n_sweeps
-        full = lasso_cd(X, y, alpha, max_sweeps=0, tol=tol, coef_init=w)
-        rounds.append({"working_set": int(ws.size), "sweeps": int(sub.n_sweeps),
-                       "gap": float(full.duality_gap)})
-        if log:
-            log(f"   round {len(rounds)}: working set {ws.size} columns, {sub.n_sweeps} sweeps, "
-                f"full gap {full.duality_gap:.3g}")
-    return full._replace(n_sweeps=sweeps), rounds
-
-
-def _matvec(X, w):
-    nz = np.flatnonzero(w)
-    return np.asarray(X[:, nz], np.float64) @ w[nz]
-
-
-def _rmatvec(X, r):
-    """``X^T r`` by blocks of columns (equal to ``X_c^T r`` since ``r`` sums to 0)."""
-    out = np.empty(X.shape[1])
-    for a in range(0, X.shape[1], 8192):
-        out[a:a + 8192] = r @ np.asarray(X[:, a:a + 8192], np.float64)
-    return out
-
-
 def _lls_rows(Z, ytr, Zte, yte, sweeps: int, ctx):
     """The authors' Lasso (at most ``sweeps`` sweeps), then finished by the working-set solver."""
-    from ..linear import lasso_cd, predict_linear
+    from ..linear import lasso_cd, lasso_working_set, predict_linear
 
     def row(kind, res, seconds):
         r = {"seed": None, "diverged": False,
@@ -646,7 +417,8 @@ def _lls_rows(Z, ytr, Zte, yte, sweeps: int, ctx):
     ctx.log(f"   {res.n_sweeps} sweeps, gap {res.duality_gap:.3g} (tol {res.gap_tol:.3g}), "
             f"converged {res.converged}; train {authors['train_rmse_mean']:.3f} test "
             f"{authors['test_rmse_mean']:.3f}  ({t1 - t0:.0f} s)")
-    fin, rounds = lasso_working_set(Z, ytr, LASSO_ALPHA, res.coef, tol=LASSO_TOL, log=ctx.log)
+    fin, rounds = lasso_working_set(Z, ytr, LASSO_ALPHA, res.coef, tol=LASSO_TOL,
+                                    check_every=LASSO_CHECK_EVERY, log=ctx.log)
     converged = row("lls_converged", fin, time.perf_counter() - t1)
     converged.update({"rounds": rounds, "warm_start": f"the {res.n_sweeps}-sweep solution",
                       "sweeps_are": "working-set sweeps (columns in the working set only)"})
@@ -656,19 +428,11 @@ def _lls_rows(Z, ytr, Zte, yte, sweeps: int, ctx):
     return authors, converged
 
 
-def _gram(Z: np.ndarray) -> np.ndarray:
-    G = np.zeros((Z.shape[0], Z.shape[0]))
-    for a in range(0, Z.shape[1], 8192):
-        B = np.asarray(Z[:, a:a + 8192], dtype=np.float64)
-        G += B @ B.T
-    return G
-
-
 def _ridge_row(Z, ytr, Zte, yte, seed, ctx) -> dict:
-    from ..linear import predict_linear, ridge
+    from ..linear import predict_linear, ridge, ridge_cv
 
     t0 = time.perf_counter()
-    cv = kernel_ridge_cv(_gram(Z), ytr, RIDGE_ALPHAS, RIDGE_FOLDS, np.random.default_rng(seed))
+    cv = ridge_cv(Z, ytr, RIDGE_ALPHAS, RIDGE_FOLDS, np.random.default_rng(seed))
     best = float(RIDGE_ALPHAS[int(np.argmin(cv))])
     w, w0 = ridge(Z, ytr, best, solver="dual")
     r = {"seed": None, "diverged": False, "train_rmse": _rmse(predict_linear(Z, w, w0), ytr),
