@@ -7,8 +7,10 @@ compiles nothing.
 """
 
 from ._jit import configure_cache as _configure_cache
+from ._jit import configure_threading as _configure_threading
 
-_configure_cache()  # before numba is imported anywhere
+_configure_cache()  # both before numba is imported anywhere
+_configure_threading()
 
 import importlib  # noqa: E402
 

@@ -66,3 +66,13 @@ def test_lazy_kernel_compiles_on_first_call_only():
 
     assert isinstance(twice, _jit.LazyKernel) and twice._dispatcher is None
     assert np.allclose(twice(np.arange(3.0)), [0.0, 2.0, 4.0])
+
+
+def test_threading_layer_defaults_to_workqueue_but_user_wins():
+    code = "import os, slaf_np; print(os.environ['NUMBA_THREADING_LAYER'])"
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.stdout.strip() == "workqueue", out.stderr
+    env["NUMBA_THREADING_LAYER"] = "omp"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.stdout.strip() == "omp", out.stderr

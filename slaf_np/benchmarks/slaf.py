@@ -2,10 +2,12 @@
 twins, and a Dense layer of the same width as a yardstick, in one run.
 
 Setting: N = 256 rows, D in {256, 1024} features, k in {2, 4, 8} terms, float32, power basis,
-per-feature coefficients, ``normalize=True``, training mode. Timings are medians over ``repeats``
-runs after a warm-up (the kernels are compiled, or loaded from numba's cache, before timing). The
-Dense yardstick is ``y = x W + b`` with its backward (``dW = x^T dy``, ``dx = dy W^T``): three
-D x D matmuls.
+per-feature coefficients, ``normalize=True``, training mode. The Dense layer, the numba SLAF and
+the NumPy twin are timed in interleaved rounds (one run of each per round, two warm-up rounds,
+``repeats`` timed ones; medians), so the SLAF meets what it meets in a network: BLAS threads still
+busy from the Dense product before it. (Timed alone, back to back, the kernels look up to twice
+as fast on 2 cores.) The Dense yardstick is ``y = x W + b`` with its backward
+(``dW = x^T dy``, ``dx = dy W^T``): three D x D matmuls.
 
 Memory: the peak of NumPy allocations (``tracemalloc``; every array the kernels return is allocated
 by NumPy on the Python side) during one forward + backward of the numba layer, beyond what was
@@ -35,14 +37,19 @@ WIDTHS = (256, 1024)
 DEGREES = (2, 4, 8)
 
 
-def _median_ms(step, repeats: int) -> float:
-    step()                                                     # warm-up (compile / caches)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * float(np.median(times))
+def _interleaved_ms(steps: list, repeats: int) -> list[float]:
+    """Median ms of each step, timed in rounds (one run of each step per round, after two
+    warm-up rounds), so that every step meets the same conditions: in particular the BLAS
+    threads still spinning after a Dense product, as in a real network where a SLAF follows
+    a Dense layer."""
+    times = [[] for _ in steps]
+    for r in range(repeats + 2):
+        for i, step in enumerate(steps):
+            t0 = time.perf_counter()
+            step()
+            if r >= 2:
+                times[i].append(time.perf_counter() - t0)
+    return [1e3 * float(np.median(t)) for t in times]
 
 
 def _slaf_step(layer: SLAF, x: np.ndarray, dy: np.ndarray):
@@ -102,12 +109,12 @@ def bench_slaf(repeats: int = 7, quick: bool = False) -> dict:
         x = rng.standard_normal((N_ROWS, D)).astype(np.float32)
         dy = rng.standard_normal((N_ROWS, D)).astype(np.float32)
         dense = Dense(D, D, rng=0)
-        dense_ms = _median_ms(_dense_step(dense, x, dy), repeats)
         for k in DEGREES:
             fast = SLAF(D, k, rng=0, backend="numba")
             slow = SLAF(D, k, rng=0, backend="numpy")
-            numba_ms = _median_ms(_slaf_step(fast, x, dy), repeats)
-            numpy_ms = _median_ms(_slaf_step(slow, x, dy), repeats)
+            dense_ms, numba_ms, numpy_ms = _interleaved_ms(
+                [_dense_step(dense, x, dy), _slaf_step(fast, x, dy), _slaf_step(slow, x, dy)],
+                repeats)
             rows.append({"D": D, "k": k, "numba_ms": round(numba_ms, 3),
                          "numpy_ms": round(numpy_ms, 3), "dense_ms": round(dense_ms, 3),
                          "speedup": round(numpy_ms / numba_ms, 2),
@@ -129,7 +136,8 @@ def bench_slaf(repeats: int = 7, quick: bool = False) -> dict:
     head = f"{'D':>5} {'k':>2} {'numba ms':>9} {'numpy ms':>9} {'dense ms':>9} " \
            f"{'speedup':>8} {'slaf/dense':>10} {'peak mem':>9}"
     lines = [f"SLAF forward+backward, N={N_ROWS}, float32, power basis, normalize=True, "
-             f"training; median of {repeats}; numba threads {threads} ({layer})", head,
+             f"training; median of {repeats} interleaved rounds; numba threads {threads} "
+             f"({layer})", head,
              "-" * len(head)]
     for r in rows:
         lines.append(f"{r['D']:>5} {r['k']:>2} {r['numba_ms']:>9.3f} {r['numpy_ms']:>9.3f} "
