@@ -447,15 +447,7 @@ def backward_train(dy: np.ndarray, x: np.ndarray, code: int, a: np.ndarray, mean
         ``sum over (n, s) of dy * P^_i``.
     dy_sum : ndarray (D,), float64
     """
-    x = _check(x, code, "backward_train")
-    N, D, S = x.shape
-    dy = np.ascontiguousarray(dy, dtype=x.dtype).reshape(N, D * S)
-    a = _f64(a)
-    dx = np.empty_like(x)
-    G = np.empty(a.shape)
-    dsum = _launch(_backward, x.size * a.shape[1], dy, x.reshape(N, D * S), dx.reshape(N, D * S),
-                   G, D, S, code, a, _f64(mean), _f64(std), True, _block_size(D, S))
-    return dx, G, dsum
+    return _backward_call(dy, x, code, a, mean, std, True, "backward_train")
 
 
 def backward_eval(dy: np.ndarray, x: np.ndarray, code: int, a: np.ndarray, mean: np.ndarray,
@@ -464,14 +456,19 @@ def backward_eval(dy: np.ndarray, x: np.ndarray, code: int, a: np.ndarray, mean:
 
     Same arguments and returns as :func:`backward_train`; ``dx = dy * sum_i a_i g_i'(x) / std_i``.
     """
-    x = _check(x, code, "backward_eval")
+    return _backward_call(dy, x, code, a, mean, std, False, "backward_eval")
+
+
+def _backward_call(dy, x, code, a, mean, std, training: bool, where: str):
+    """The shared launch of :func:`backward_train` and :func:`backward_eval`."""
+    x = _check(x, code, where)
     N, D, S = x.shape
     dy = np.ascontiguousarray(dy, dtype=x.dtype).reshape(N, D * S)
     a = _f64(a)
     dx = np.empty_like(x)
     G = np.empty(a.shape)
     dsum = _launch(_backward, x.size * a.shape[1], dy, x.reshape(N, D * S), dx.reshape(N, D * S),
-                   G, D, S, code, a, _f64(mean), _f64(std), False, _block_size(D, S))
+                   G, D, S, code, a, _f64(mean), _f64(std), training, _block_size(D, S))
     return dx, G, dsum
 
 

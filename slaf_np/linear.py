@@ -277,6 +277,25 @@ def _residual_numpy(X, xmean, w, y, r):
 
 
 @njit
+def _centred_dot(X, j, m, r):
+    """``sum_i (X[i, j] - m) r[i]`` with four partial sums (deterministic; no fastmath)."""
+    N = X.shape[0]
+    N4 = N - N % 4
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    for i in range(0, N4, 4):
+        s0 += (X[i, j] - m) * r[i]
+        s1 += (X[i + 1, j] - m) * r[i + 1]
+        s2 += (X[i + 2, j] - m) * r[i + 2]
+        s3 += (X[i + 3, j] - m) * r[i + 3]
+    for i in range(N4, N):
+        s0 += (X[i, j] - m) * r[i]
+    return (s0 + s1) + (s2 + s3)
+
+
+@njit
 def _cd_sweep(X, xmean, col_sq, w, r, threshold):
     """One cyclic sweep ``j = 0..d-1`` of the soft-threshold update (module docstring).
 
@@ -285,7 +304,6 @@ def _cd_sweep(X, xmean, col_sq, w, r, threshold):
     The dot product uses four partial sums so the loop is not bound by the latency of one add.
     """
     N, d = X.shape
-    N4 = N - N % 4
     dw_max = 0.0
     w_max = 0.0
     for j in range(d):
@@ -294,18 +312,7 @@ def _cd_sweep(X, xmean, col_sq, w, r, threshold):
             continue
         m = xmean[j]
         wj = w[j]
-        s0 = 0.0
-        s1 = 0.0
-        s2 = 0.0
-        s3 = 0.0
-        for i in range(0, N4, 4):
-            s0 += (X[i, j] - m) * r[i]
-            s1 += (X[i + 1, j] - m) * r[i + 1]
-            s2 += (X[i + 2, j] - m) * r[i + 2]
-            s3 += (X[i + 3, j] - m) * r[i + 3]
-        for i in range(N4, N):
-            s0 += (X[i, j] - m) * r[i]
-        rho = (s0 + s1) + (s2 + s3) + q * wj
+        rho = _centred_dot(X, j, m, r) + q * wj
         if rho > threshold:
             new = (rho - threshold) / q
         elif rho < -threshold:
@@ -349,22 +356,10 @@ def _cd_sweep_numpy(X, xmean, col_sq, w, r, threshold):
 def _dual_gap(X, xmean, w, r, y, alpha):
     """``(gap, primal)`` for the current ``w`` and residual ``r`` (module docstring), y centred."""
     N, d = X.shape
-    N4 = N - N % 4
     dual_norm = 0.0
     for j in range(d):
         m = xmean[j]
-        s0 = 0.0
-        s1 = 0.0
-        s2 = 0.0
-        s3 = 0.0
-        for i in range(0, N4, 4):
-            s0 += (X[i, j] - m) * r[i]
-            s1 += (X[i + 1, j] - m) * r[i + 1]
-            s2 += (X[i + 2, j] - m) * r[i + 2]
-            s3 += (X[i + 3, j] - m) * r[i + 3]
-        for i in range(N4, N):
-            s0 += (X[i, j] - m) * r[i]
-        c = abs((s0 + s1) + (s2 + s3))
+        c = abs(_centred_dot(X, j, m, r))
         if c > dual_norm:
             dual_norm = c
     rr = 0.0
