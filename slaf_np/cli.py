@@ -32,7 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("name", help="experiment name (see `slaf-np list`)")
     r.add_argument("--quick", action="store_true", help="small version, well under a minute")
     r.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    r.add_argument("--out", type=Path, default=Path("figures"), help="output folder (figures/)")
+    r.add_argument("--out", type=Path, default=None,
+                   help="output folder (default figures/, or runs/quick/ with --quick, so a "
+                        "quick run never overwrites the committed full results)")
     r.add_argument("--data", type=Path, default=None, help="data cache folder")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
 
@@ -68,7 +70,8 @@ def _cmd_run(args) -> int:
     except KeyError as e:
         print(f"slaf-np run: {e.args[0]}", file=sys.stderr)
         return 2
-    exp.run(quick=args.quick, seed=args.seed, out=args.out, data_dir=args.data,
+    out = args.out if args.out is not None else Path("runs/quick" if args.quick else "figures")
+    exp.run(quick=args.quick, seed=args.seed, out=out, data_dir=args.data,
             verbose=not args.quiet)
     return 0
 

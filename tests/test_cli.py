@@ -51,3 +51,11 @@ def test_import_is_light():
     code = "import sys, slaf_np; print('numba' in sys.modules, 'matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_quick_runs_default_to_runs_quick(tmp_path, monkeypatch):
+    """A quick run without --out must not overwrite the committed full results in figures/."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "polyfeatures", "--quick", "-q"]) == 0
+    assert (tmp_path / "runs" / "quick" / "polyfeatures.json").exists()
+    assert not (tmp_path / "figures").exists()
