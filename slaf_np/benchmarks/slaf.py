@@ -5,8 +5,9 @@ Setting: N = 256 rows, D in {256, 1024} features, k in {2, 4, 8} terms, float32,
 per-feature coefficients, ``normalize=True``, training mode. The Dense layer, the numba SLAF and
 the NumPy twin are timed in interleaved rounds (one run of each per round, two warm-up rounds,
 ``repeats`` timed ones; medians), so the SLAF meets what it meets in a network: BLAS threads still
-busy from the Dense product before it. (Timed alone, back to back, the kernels look up to twice
-as fast on 2 cores.) The Dense yardstick is ``y = x W + b`` with its backward
+busy from the Dense product before it. Each row also times the Dense layer and the kernels alone,
+back to back (``slaf_over_dense_alone``), the yardstick as the issue states it; on 2 cores the
+kernels look up to twice as fast that way. The Dense yardstick is ``y = x W + b`` with its backward
 (``dW = x^T dy``, ``dx = dy W^T``): three D x D matmuls.
 
 Memory: the peak of NumPy allocations (``tracemalloc``; every array the kernels return is allocated
@@ -97,7 +98,8 @@ def bench_slaf(repeats: int = 7, quick: bool = False) -> dict:
     dict
         ``rows``: one dict per (D, k) with ``numba_ms``, ``numpy_ms``, ``dense_ms``,
         ``speedup`` (numpy / numba), ``slaf_over_dense`` and ``peak_mem_x_input``; ``targets``:
-        the three checks as booleans; ``table``: the same as text; ``note``: the load average.
+        the checks as booleans (the Dense ratio both interleaved and alone); ``table``: the
+        same as text; ``note``: the load average.
     """
     import numba
 
@@ -115,14 +117,21 @@ def bench_slaf(repeats: int = 7, quick: bool = False) -> dict:
             dense_ms, numba_ms, numpy_ms = _interleaved_ms(
                 [_dense_step(dense, x, dy), _slaf_step(fast, x, dy), _slaf_step(slow, x, dy)],
                 repeats)
+            # the same two layers timed alone, each back to back (the issue's yardstick)
+            dense_alone = _interleaved_ms([_dense_step(dense, x, dy)], repeats)[0]
+            numba_alone = _interleaved_ms([_slaf_step(fast, x, dy)], repeats)[0]
             rows.append({"D": D, "k": k, "numba_ms": round(numba_ms, 3),
                          "numpy_ms": round(numpy_ms, 3), "dense_ms": round(dense_ms, 3),
                          "speedup": round(numpy_ms / numba_ms, 2),
                          "slaf_over_dense": round(numba_ms / dense_ms, 3),
+                         "numba_alone_ms": round(numba_alone, 3),
+                         "dense_alone_ms": round(dense_alone, 3),
+                         "slaf_over_dense_alone": round(numba_alone / dense_alone, 3),
                          "peak_mem_x_input": round(_peak_ratio(fast, x, dy), 2)})
     key = next(r for r in rows if r["D"] == 1024 and r["k"] == 4)
     targets = {"kernels_4x_faster_than_numpy": all(r["speedup"] >= 4 for r in rows),
-               "slaf_k4_d1024_under_quarter_dense": key["slaf_over_dense"] <= 0.25,
+               "slaf_k4_d1024_under_quarter_dense_alone": key["slaf_over_dense_alone"] <= 0.25,
+               "slaf_k4_d1024_under_quarter_dense_interleaved": key["slaf_over_dense"] <= 0.25,
                "peak_memory_under_3x_input": all(r["peak_mem_x_input"] <= 3 for r in rows)}
     threads = numba.get_num_threads()
     try:
@@ -134,7 +143,7 @@ def bench_slaf(repeats: int = 7, quick: bool = False) -> dict:
     scratch_kib = threads * (8 * max(DEGREES) + 5) * 512 * 8 / 1024
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     head = f"{'D':>5} {'k':>2} {'numba ms':>9} {'numpy ms':>9} {'dense ms':>9} " \
-           f"{'speedup':>8} {'slaf/dense':>10} {'peak mem':>9}"
+           f"{'speedup':>8} {'slaf/dense':>10} {'alone':>6} {'peak mem':>9}"
     lines = [f"SLAF forward+backward, N={N_ROWS}, float32, power basis, normalize=True, "
              f"training; median of {repeats} interleaved rounds; numba threads {threads} "
              f"({layer})", head,
@@ -142,7 +151,8 @@ def bench_slaf(repeats: int = 7, quick: bool = False) -> dict:
     for r in rows:
         lines.append(f"{r['D']:>5} {r['k']:>2} {r['numba_ms']:>9.3f} {r['numpy_ms']:>9.3f} "
                      f"{r['dense_ms']:>9.3f} {r['speedup']:>7.1f}x {r['slaf_over_dense']:>10.3f} "
-                     f"{r['peak_mem_x_input']:>8.2f}x")
+                     f"{r['slaf_over_dense_alone']:>6.3f} {r['peak_mem_x_input']:>8.2f}x")
+    lines.append("slaf/dense: interleaved, as in a network; alone: each layer timed back to back")
     lines.append(f"peak mem: extra NumPy memory of one forward + backward / input size; the "
                  f"kernels' scratch (numba's allocator, not traced) is <= {scratch_kib:.0f} KiB")
     lines.append("targets: " + ", ".join(f"{k}={'yes' if v else 'NO'}" for k, v in targets.items()))
