@@ -149,7 +149,7 @@ def kernel_problems(draw, dtype=np.float64):
     rng = np.random.default_rng(draw(seeds))
     n, d = draw(st.integers(2, 40)), draw(st.integers(1, 70))
     s = draw(st.sampled_from((1, 1, 3, 9)))
-    k = draw(st.integers(1, 7))
+    k = draw(st.integers(1, 12))                 # up to three chunks of kernels.CHUNK terms
     code = draw(st.integers(0, 3))
     x = (0.5 * rng.standard_normal((n, d, s)) + draw(st.floats(-0.5, 0.5))).astype(dtype)
     return x, code, rng.standard_normal((d, k)), rng.standard_normal(d)

@@ -97,6 +97,23 @@ def test_block_edges(shape):
         np.testing.assert_allclose(fast[key], slow[key], rtol=1e-9, atol=1e-9, err_msg=key)
 
 
+@pytest.mark.parametrize("k", [3, 4, 5, 8, 9, 12])
+@pytest.mark.parametrize("code", [0, 1, 2, 3])
+def test_chunk_boundaries(code, k):
+    """The kernels evaluate kernels.CHUNK terms per sweep: k on both sides of one, two and three
+    chunks, every basis, features split over several blocks, and S > 1."""
+    rng = np.random.default_rng(code * 100 + k)
+    for shape in [(6, 300, 1), (5, 4, 9)]:
+        x = 0.6 * rng.standard_normal(shape)
+        a, b = rng.standard_normal((shape[1], k)), rng.standard_normal(shape[1])
+        dy = rng.standard_normal(shape)
+        fast = _all_outputs("numba", x, code, a, b, dy)
+        slow = _all_outputs("numpy", x, code, a, b, dy)
+        for key in fast:
+            np.testing.assert_allclose(fast[key], slow[key], rtol=1e-9, atol=1e-9,
+                                       err_msg=f"{key}, code {code}, k {k}, shape {shape}")
+
+
 @given(code=st.integers(0, 3), k=st.integers(1, 9), seed=seeds)
 def test_recurrence_matches_numpy_polynomial(code, k, seed):
     """forward_eval with a = e_i, mean 0, std 1 gives g_i(x); backward_eval with dy = 1 gives
