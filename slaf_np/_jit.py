@@ -25,16 +25,41 @@ def _writable(path: str) -> bool:
     return os.access(path, os.W_OK)
 
 
-def configure_threading() -> None:
-    """Default numba's threading layer to ``workqueue`` (a value the user set is kept).
+THREAD_DEFAULTS = {
+    "NUMBA_THREADING_LAYER_PRIORITY": "omp workqueue tbb",
+    "OMP_WAIT_POLICY": "passive",
+    "OPENBLAS_THREAD_TIMEOUT": "16",
+}
+"""The environment defaults :func:`configure_threading` sets (a value the user set is kept)."""
 
-    In a network, a SLAF kernel runs right after a Dense layer's BLAS products. With numba's
-    OpenMP layer the two thread pools spin against each other on a small machine: measured on 2
-    cores, a Dense(1024) -> SLAF(k=4) -> Dense(1024) training step took 43 ms against 20 ms with
-    ReLU; with ``workqueue`` it took 23 ms. ``workqueue`` needs no library and is always there;
-    its one limit is that parallel kernels must not be called from several Python threads at once.
+
+def configure_threading() -> None:
+    """Set the thread-pool defaults in :data:`THREAD_DEFAULTS`, before numba, OpenMP or OpenBLAS
+    read them; a variable the user set is kept.
+
+    In a network a SLAF kernel runs right after a Dense layer's BLAS products, on a machine whose
+    cores both thread pools want. Measured on 2 cores (N = 256, D = 1024, k = 4, one training
+    step of the SLAF layer, interleaved with a Dense(1024) step as in a network):
+
+    * numba's ``workqueue`` layer costs about 90 us per parallel region even on one thread, and
+      ran the SLAF step no faster on 2 threads than on 1 (2.9 ms);
+    * ``omp`` with its default active waiting made the *Dense* step twice as slow (18 ms against
+      9 ms): OpenMP threads spin on the core BLAS needs. With ``OMP_WAIT_POLICY=passive`` they
+      sleep after each region (about 35 us to wake) and the Dense step is unaffected;
+    * OpenBLAS's own threads spin for ``2**28`` cycles (about 0.1 s) after every product, on the
+      core numba's second thread needs: the SLAF step took 2.9 ms. ``OPENBLAS_THREAD_TIMEOUT=16``
+      (about 20 us of spinning, then sleep) brought it to 1.9 ms, with the Dense step unchanged
+      (9.4 ms) and a Dense-SLAF-Dense network step from 21.2-21.7 ms to 21.0 ms.
+
+    ``NUMBA_THREADING_LAYER_PRIORITY`` puts ``omp`` first and falls back to ``workqueue`` where
+    libgomp is missing. OpenBLAS reads its variable when it is loaded, that is when NumPy is first
+    imported: it takes effect only if ``slaf_np`` is imported before NumPy (as in the ``slaf-np``
+    command); :func:`slaf_np.threads.blas_thread_timeout` tells the value in force. GNU OpenMP is
+    not fork-safe: do not use ``multiprocessing``'s fork start method after running kernels in
+    parallel (set ``NUMBA_THREADING_LAYER=workqueue`` if you must).
     """
-    os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
+    for name, value in THREAD_DEFAULTS.items():
+        os.environ.setdefault(name, value)
 
 
 def configure_cache() -> None:

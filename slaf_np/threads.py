@@ -12,7 +12,7 @@ import contextlib
 
 import numpy as np
 
-__all__ = ["single_thread", "blas_thread_functions"]
+__all__ = ["single_thread", "blas_thread_functions", "blas_thread_timeout"]
 
 
 @contextlib.contextmanager
@@ -33,6 +33,37 @@ def single_thread():
         numba.set_num_threads(prev)
         if set_ and blas_prev:
             set_(blas_prev)
+
+
+def _openblas():
+    """The OpenBLAS bundled with NumPy, loaded with ctypes, or None."""
+    import ctypes
+    import glob
+    import os
+
+    here = os.path.dirname(np.__file__)
+    for path in glob.glob(os.path.join(here, "..", "numpy.libs", "*openblas*")) + \
+            glob.glob(os.path.join(here, ".dylibs", "*openblas*")):
+        try:
+            return ctypes.CDLL(path)
+        except OSError:
+            continue
+    return None
+
+
+def blas_thread_timeout():
+    """The spin time of NumPy's OpenBLAS threads after each call, as the exponent t of
+    ``2**t`` cycles (OpenBLAS's ``OPENBLAS_THREAD_TIMEOUT``, read when NumPy was imported; 28 when
+    unset), or None when it cannot be read. See :func:`slaf_np._jit.configure_threading`."""
+    import ctypes
+
+    lib = _openblas()
+    fn = getattr(lib, "openblas_thread_timeout", None) if lib is not None else None
+    if fn is None:
+        return None
+    fn.restype = ctypes.c_int
+    value = int(fn())                           # 0: unset; OpenBLAS clamps to 4..30
+    return min(max(value, 4), 30) if value > 0 else 28
 
 
 def blas_thread_functions():

@@ -6,6 +6,7 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 
 from slaf_np import _jit
 
@@ -68,11 +69,30 @@ def test_lazy_kernel_compiles_on_first_call_only():
     assert np.allclose(twice(np.arange(3.0)), [0.0, 2.0, 4.0])
 
 
-def test_threading_layer_defaults_to_workqueue_but_user_wins():
-    code = "import os, slaf_np; print(os.environ['NUMBA_THREADING_LAYER'])"
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
+def _no_openblas():
+    from slaf_np.threads import blas_thread_timeout
+
+    return blas_thread_timeout() is None
+
+
+@pytest.mark.skipif(_no_openblas(), reason="NumPy without its bundled OpenBLAS")
+def test_thread_defaults_are_set_but_user_values_win():
+    names = list(_jit.THREAD_DEFAULTS)
+    code = ("import os, slaf_np; from slaf_np.threads import blas_thread_timeout; "
+            f"print([os.environ[n] for n in {names!r}], blas_thread_timeout())")
+    env = {k: v for k, v in os.environ.items() if k not in names}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    assert out.stdout.strip() == "workqueue", out.stderr
-    env["NUMBA_THREADING_LAYER"] = "omp"
+    assert out.stdout.strip() == f"{list(_jit.THREAD_DEFAULTS.values())!r} 16", out.stderr
+    env.update({"NUMBA_THREADING_LAYER_PRIORITY": "workqueue omp tbb",
+                "OMP_WAIT_POLICY": "active", "OPENBLAS_THREAD_TIMEOUT": "20"})
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    assert out.stdout.strip() == "omp", out.stderr
+    assert out.stdout.strip() == "['workqueue omp tbb', 'active', '20'] 20", out.stderr
+
+
+@pytest.mark.skipif(_no_openblas(), reason="NumPy without its bundled OpenBLAS")
+def test_blas_timeout_default_only_applies_when_slaf_np_comes_first():
+    # OpenBLAS reads its variable when NumPy loads it: importing NumPy first keeps its default
+    code = "import numpy, slaf_np; from slaf_np.threads import blas_thread_timeout as t; print(t())"
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.stdout.strip() == "28", out.stderr

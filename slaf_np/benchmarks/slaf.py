@@ -6,13 +6,15 @@ per-feature coefficients, ``normalize=True``, training mode. The Dense layer, th
 the NumPy twin are timed in interleaved rounds (one run of each per round, two warm-up rounds,
 ``repeats`` timed ones; medians), so the SLAF meets what it meets in a network: BLAS threads still
 busy from the Dense product before it. Each row also times the Dense layer and the kernels alone,
-back to back (``slaf_over_dense_alone``), the yardstick as the issue states it; on 2 cores the
-kernels look up to twice as fast that way. The Dense yardstick is ``y = x W + b`` with its backward
+back to back (``slaf_over_dense_alone``), the yardstick as the issue states it. On 2 cores the
+two differ most when OpenBLAS's threads keep spinning after a product, on the core the kernels'
+second thread needs; the header line gives the thread settings in force (they are chosen in
+:func:`slaf_np._jit.configure_threading`). The Dense yardstick is ``y = x W + b`` with its backward
 (``dW = x^T dy``, ``dx = dy W^T``): three D x D matmuls.
 
 Memory: the peak of NumPy allocations (``tracemalloc``; every array the kernels return is allocated
 by NumPy on the Python side) during one forward + backward of the numba layer, beyond what was
-allocated before, relative to the input's size. The kernels' per-block scratch (at most 8 k + 5
+allocated before, relative to the input's size. The kernels' per-block scratch (at most 4 k + 8
 float64 runs of length L <= 512 per running block, one block per thread) lives in numba's own
 allocator and is not counted; its bound is reported as ``scratch_kib``.
 
@@ -138,15 +140,20 @@ def bench_slaf(repeats: int = 7, quick: bool = False) -> dict:
         layer = numba.threading_layer()
     except ValueError:                                  # no parallel region ran (single thread)
         layer = "none"
-    # the backward's per-block scratch: (8 k + 5) float64 runs of length L <= 512 (S = 1), one
+    from ..threads import blas_thread_timeout
+
+    blas_timeout = blas_thread_timeout()
+    omp_wait = os.environ.get("OMP_WAIT_POLICY", "unset")
+    # the backward's per-block scratch: (4 k + 8) float64 runs of length L <= 512 (S = 1), one
     # block alive per thread
-    scratch_kib = threads * (8 * max(DEGREES) + 5) * 512 * 8 / 1024
+    scratch_kib = threads * (4 * max(DEGREES) + 8) * 512 * 8 / 1024
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     head = f"{'D':>5} {'k':>2} {'numba ms':>9} {'numpy ms':>9} {'dense ms':>9} " \
            f"{'speedup':>8} {'slaf/dense':>10} {'alone':>6} {'peak mem':>9}"
     lines = [f"SLAF forward+backward, N={N_ROWS}, float32, power basis, normalize=True, "
              f"training; median of {repeats} interleaved rounds; numba threads {threads} "
-             f"({layer})", head,
+             f"({layer}, OMP_WAIT_POLICY {omp_wait}); OpenBLAS spins 2**{blas_timeout} cycles "
+             f"after each call", head,
              "-" * len(head)]
     for r in rows:
         lines.append(f"{r['D']:>5} {r['k']:>2} {r['numba_ms']:>9.3f} {r['numpy_ms']:>9.3f} "
@@ -157,11 +164,12 @@ def bench_slaf(repeats: int = 7, quick: bool = False) -> dict:
                  f"kernels' scratch (numba's allocator, not traced) is <= {scratch_kib:.0f} KiB")
     lines.append("targets: " + ", ".join(f"{k}={'yes' if v else 'NO'}" for k, v in targets.items()))
     note = (f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the end of the run; "
-            f"timings on a shared machine are noisy (with more runnable processes than cores, "
-            f"OMP_WAIT_POLICY=passive avoids the omp threading layer's spin-wait stalls)")
+            f"timings on a shared machine are noisy; thread settings: see "
+            f"slaf_np._jit.configure_threading")
     lines.append(note)
     return {"rows": rows, "targets": targets, "repeats": repeats, "threads": threads,
-            "threading_layer": layer,
+            "threading_layer": layer, "omp_wait_policy": omp_wait,
+            "openblas_thread_timeout": blas_timeout,
             "scratch_kib": scratch_kib, "note": note, "table": "\n".join(lines)}
 
 
