@@ -5,14 +5,17 @@ Layout. Every kernel takes the (already scaled) input as a C-contiguous array ``
 Statistics run over the M = N * S values of each feature d. In that layout the values of a block
 of features ``d0 <= d < d1`` of one sample n are one contiguous run ``x[n, d0:d1, :]`` of length
 ``L = (d1 - d0) * S``; the kernels run ``prange`` over feature blocks and, inside a block, over the
-samples n. For each sample, one sweep over the run evaluates a chunk of up to :data:`CHUNK` = 4
-consecutive terms by the three-term recurrence and uses each at once (Welford update, output sum,
-gradient sums): the chunk's terms live in registers, since the chunk size is a compile-time
-constant (:func:`_chunk_kernels`), which lets LLVM unroll the loop over terms and vectorise the
-loop over positions. A larger k takes several sweeps, handing the last two terms from one to the
-next in two float64 rows. The k terms are never stored for the whole batch: the only full-size
-arrays are the output (y or dx). Keeping the terms in registers instead of rolling rows made one
-SLAF training step (N = 256, D = 1024, k = 4, one thread) about 1.5x faster.
+samples, two at a time. For each pair, one sweep over the run evaluates a chunk of up to
+:data:`CHUNK` = 4 consecutive terms of both samples by the three-term recurrence and uses each at
+once (Welford merge, output sum, gradient sums): the chunk's terms live in registers, since the
+chunk size is a compile-time constant (:func:`_chunk_kernels`), which lets LLVM unroll the loop
+over terms and vectorise the loop over positions; and two samples per sweep halve the traffic of
+the per-term sums and tables. A larger k takes several sweeps, the state passed on in eight
+float64 rows (:func:`_advance`). The k terms are never stored for the whole batch: the only
+full-size arrays are the output (y or dx).
+
+Speed, one SLAF training step (N = 256, D = 1024, k = 4, float32, one thread): rolling rows of
+terms in memory, 2.74 ms; terms in registers, 1.8 ms; and two samples per sweep, 1.45-1.55 ms.
 
 Basis terms (``code``: 0 power, 1 chebyshev, 2 legendre, 3 hermite) all follow one recurrence
 (:func:`recurrence`), with :math:`g_0 = 1`, :math:`g_{-1} = 0`:
@@ -33,14 +36,15 @@ hermite    1                                     n
 
 Numerics. Terms and sums are float64 whatever the input dtype (float32 inputs are read as float32
 and widened per value), so high powers keep their accuracy. The batch mean and variance come from
-Welford's update, run for each position p of a run over the samples n (position p sees one value
-per sample, so its count is n + 1 and the update is ``delta = g - mu; mu += delta / (n + 1);
-M2 += delta * (g - mu)``), then the S positions of a feature are merged with Chan et al.'s
-pairwise formula. Never :math:`E[p^2] - E[p]^2`, which cancels catastrophically when a term's
-mean is large compared with its spread. Welford needs one pass where the two-pass (mean, then
-centred squares) algorithm needs two, and is as stable here (a float32 input with mean 100 and
-spread 0.05 gives the variance of :math:`x^4` to 1e-9 relative; tests/test_kernels.py). No
-``fastmath``.
+Welford's method run for each position p of a run over the samples (position p sees one value per
+sample): each pair of new values, with mean m' and :math:`M_2' = (g_a - g_b)^2 / 2`, is merged
+into the n values seen so far by Chan et al.'s formula, ``delta = m' - mu; mu += delta * 2 /
+(n + 2); M2 += M2' + delta**2 * 2 n / (n + 2)`` (an odd last sample alone, with count 1); then
+the S positions of a feature are merged the same way. Never :math:`E[p^2] - E[p]^2`, which
+cancels catastrophically when a term's mean is large compared with its spread. This needs one
+pass where the two-pass (mean, then centred squares) algorithm needs two, and is as stable here
+(a float32 input with mean 100 and spread 0.05 gives the variance of :math:`x^4` to 1e-9
+relative; tests/test_kernels.py). No ``fastmath``.
 
 The maths (per feature d and term i; ``a = c * gate``; ``s = sqrt(var + eps)``):
 
@@ -120,89 +124,119 @@ def _padded(code, k):
 
 def _chunk_kernels(C):
     """The inner loops for a chunk of ``C`` consecutive terms ``i0 .. i0 + C - 1`` (1 <= C <=
-    CHUNK).
+    CHUNK), for two samples a and b at once.
 
     ``C`` is a closure constant, so numba compiles one version per chunk size in which the loop
     over the C terms unrolls and the loop over the positions p of a run vectorises. Each loop
-    continues the recurrence from the rows ``g`` (:math:`g_{i_0}`) and ``gp``
-    (:math:`g_{i_0-1}`), and ``dg``, ``dgp`` for derivatives, keeping the C new terms in
-    registers; when ``save`` (more chunks follow), it leaves the last two terms in those rows.
-    The recurrence coefficients are read into a tuple first: loads from an array that might
-    alias the rows written in the loop keep LLVM from vectorising it."""
+    starts the recurrence of both samples from the state rows ``st`` (rows 0-3: :math:`g_{i_0}`,
+    :math:`g_{i_0-1}` and their derivatives for sample a; rows 4-7 for sample b) and keeps the C
+    new terms in registers; it writes no state (:func:`_advance` moves the rows on when more
+    chunks follow): every further array written in the loop adds run-time alias checks, and past
+    a handful LLVM leaves the loop scalar. Two samples per sweep halve the loads and stores of
+    the per-term sums (Welford state, gradient sums) and of the per-term tables. An odd last
+    sample is passed as both a and b, with a count of 1 (``stats``), a zero ``db`` (``gsum``) or
+    a discarded ``b`` output. The recurrence coefficients are read into tuples first, for the
+    same reason: loads from an array that might alias the rows written keep the loop scalar."""
 
     @njit
-    def stats(xr, inv, al, be, i0, g, gp, save, mu, m2):
-        """Welford step of terms i0.. for one sample: mu += delta * inv, M2 += delta (g - mu)."""
+    def stats(xa, xb, cnt, n, al, be, i0, st, mu, m2):
+        """Merge ``cnt`` (2, or 1 when xa is xb) new values of terms i0.. into Welford's (mu, M2)
+        of n values (Chan et al.): delta = mean_new - mu; mu += delta cnt / (n + cnt);
+        M2 += M2_new + delta^2 n cnt / (n + cnt), with M2_new = (g_a - g_b)^2 / 2."""
         ca = (al[i0], al[i0 + 1], al[i0 + 2], al[i0 + 3])
         cb = (be[i0], be[i0 + 1], be[i0 + 2], be[i0 + 3])
-        for p in range(xr.shape[0]):
-            x = np.float64(xr[p])
-            u = g[p]
-            v = gp[p]
+        f = cnt / (n + cnt)
+        h = n * f
+        for p in range(xa.shape[0]):
+            x = np.float64(xa[p])
+            y = np.float64(xb[p])
+            u = st[0, p]
+            v = st[1, p]
+            uu = st[4, p]
+            vv = st[5, p]
             for j in range(C):
                 t = ca[j] * x * u - cb[j] * v
                 v = u
                 u = t
-                delta = t - mu[i0 + j, p]
-                m = mu[i0 + j, p] + delta * inv
-                mu[i0 + j, p] = m
-                m2[i0 + j, p] += delta * (t - m)
-            if save:
-                g[p] = u
-                gp[p] = v
+                s = ca[j] * y * uu - cb[j] * vv
+                vv = uu
+                uu = s
+                dd = t - s
+                delta = 0.5 * (t + s) - mu[i0 + j, p]
+                mu[i0 + j, p] += delta * f
+                m2[i0 + j, p] += 0.5 * dd * dd + delta * delta * h
 
     @njit
-    def output(xr, al, be, i0, g, gp, save, w, acc):
-        """acc += sum_j w_j g_j over terms i0.. (the forward's weighted sum)."""
+    def output(xa, xb, al, be, i0, st, w, acca, accb):
+        """acc += sum_j w_j g_j over terms i0.. (the forward's weighted sum), both samples."""
         ca = (al[i0], al[i0 + 1], al[i0 + 2], al[i0 + 3])
         cb = (be[i0], be[i0 + 1], be[i0 + 2], be[i0 + 3])
-        for p in range(xr.shape[0]):
-            x = np.float64(xr[p])
-            u = g[p]
-            v = gp[p]
-            s = acc[p]
+        for p in range(xa.shape[0]):
+            x = np.float64(xa[p])
+            y = np.float64(xb[p])
+            u = st[0, p]
+            v = st[1, p]
+            uu = st[4, p]
+            vv = st[5, p]
+            sa = acca[p]
+            sb = accb[p]
             for j in range(C):
                 t = ca[j] * x * u - cb[j] * v
                 v = u
                 u = t
-                s += w[i0 + j, p] * t
-            acc[p] = s
-            if save:
-                g[p] = u
-                gp[p] = v
+                s = ca[j] * y * uu - cb[j] * vv
+                vv = uu
+                uu = s
+                wj = w[i0 + j, p]
+                sa += wj * t
+                sb += wj * s
+            acca[p] = sa
+            accb[p] = sb
 
     @njit
-    def gsum(xr, dv, al, be, i0, g, gp, save, mu, acc):
-        """acc_j += dy (g_j - mu_j) over terms i0.. (G before its 1 / s)."""
+    def gsum(xa, xb, da, db, al, be, i0, st, mu, acc):
+        """acc_j += dy_a (g_a - mu_j) + dy_b (g_b - mu_j) over terms i0.. (G before its 1/s)."""
         ca = (al[i0], al[i0 + 1], al[i0 + 2], al[i0 + 3])
         cb = (be[i0], be[i0 + 1], be[i0 + 2], be[i0 + 3])
-        for p in range(xr.shape[0]):
-            x = np.float64(xr[p])
-            u = g[p]
-            v = gp[p]
-            e = dv[p]
+        for p in range(xa.shape[0]):
+            x = np.float64(xa[p])
+            y = np.float64(xb[p])
+            u = st[0, p]
+            v = st[1, p]
+            uu = st[4, p]
+            vv = st[5, p]
+            ea = da[p]
+            eb = db[p]
             for j in range(C):
                 t = ca[j] * x * u - cb[j] * v
                 v = u
                 u = t
-                acc[i0 + j, p] += e * (t - mu[i0 + j, p])
-            if save:
-                g[p] = u
-                gp[p] = v
+                s = ca[j] * y * uu - cb[j] * vv
+                vv = uu
+                uu = s
+                m = mu[i0 + j, p]
+                acc[i0 + j, p] += ea * (t - m) + eb * (s - m)
 
     @njit
-    def gsum_eval(xr, dv, al, be, i0, g, gp, dg, dgp, save, mu, w, acc, out):
-        """As ``gsum``, plus out += sum_j w_j g_j' (the evaluation backward's dx / dy)."""
+    def dsum(xa, xb, al, be, i0, st, w, outa, outb):
+        """out += sum_j w_j g_j' over terms i0.. (the evaluation backward's dx / dy). Kept apart
+        from ``gsum``, which it would otherwise share a sweep with: the fused loop stayed
+        scalar."""
         ca = (al[i0], al[i0 + 1], al[i0 + 2], al[i0 + 3])
         cb = (be[i0], be[i0 + 1], be[i0 + 2], be[i0 + 3])
-        for p in range(xr.shape[0]):
-            x = np.float64(xr[p])
-            u = g[p]
-            v = gp[p]
-            du = dg[p]
-            dw = dgp[p]
-            e = dv[p]
-            s = out[p]
+        for p in range(xa.shape[0]):
+            x = np.float64(xa[p])
+            y = np.float64(xb[p])
+            u = st[0, p]
+            v = st[1, p]
+            du = st[2, p]
+            dw = st[3, p]
+            uu = st[4, p]
+            vv = st[5, p]
+            duu = st[6, p]
+            dww = st[7, p]
+            sa = outa[p]
+            sb = outb[p]
             for j in range(C):
                 t = ca[j] * x * u - cb[j] * v
                 dt = ca[j] * (u + x * du) - cb[j] * dw
@@ -210,28 +244,38 @@ def _chunk_kernels(C):
                 u = t
                 dw = du
                 du = dt
-                acc[i0 + j, p] += e * (t - mu[i0 + j, p])
-                s += w[i0 + j, p] * dt
-            out[p] = s
-            if save:
-                g[p] = u
-                gp[p] = v
-                dg[p] = du
-                dgp[p] = dw
+                s = ca[j] * y * uu - cb[j] * vv
+                ds = ca[j] * (uu + y * duu) - cb[j] * dww
+                vv = uu
+                uu = s
+                dww = duu
+                duu = ds
+                wj = w[i0 + j, p]
+                sa += wj * dt
+                sb += wj * ds
+            outa[p] = sa
+            outb[p] = sb
 
     @njit
-    def dx(xr, dv, al, be, i0, g, gp, dg, dgp, save, mu, w, q, out):
+    def dx(xa, xb, da, db, al, be, i0, st, mu, w, q, outa, outb):
         """out += sum_j g_j' (w_j dv - q_j (g_j - mu_j)) over terms i0.. (training dx)."""
         ca = (al[i0], al[i0 + 1], al[i0 + 2], al[i0 + 3])
         cb = (be[i0], be[i0 + 1], be[i0 + 2], be[i0 + 3])
-        for p in range(xr.shape[0]):
-            x = np.float64(xr[p])
-            u = g[p]
-            v = gp[p]
-            du = dg[p]
-            dw = dgp[p]
-            e = dv[p]
-            s = out[p]
+        for p in range(xa.shape[0]):
+            x = np.float64(xa[p])
+            y = np.float64(xb[p])
+            u = st[0, p]
+            v = st[1, p]
+            du = st[2, p]
+            dw = st[3, p]
+            uu = st[4, p]
+            vv = st[5, p]
+            duu = st[6, p]
+            dww = st[7, p]
+            ea = da[p]
+            eb = db[p]
+            sa = outa[p]
+            sb = outb[p]
             for j in range(C):
                 t = ca[j] * x * u - cb[j] * v
                 dt = ca[j] * (u + x * du) - cb[j] * dw
@@ -239,122 +283,205 @@ def _chunk_kernels(C):
                 u = t
                 dw = du
                 du = dt
-                s += dt * (w[i0 + j, p] * e - q[i0 + j, p] * (t - mu[i0 + j, p]))
-            out[p] = s
-            if save:
-                g[p] = u
-                gp[p] = v
-                dg[p] = du
-                dgp[p] = dw
+                s = ca[j] * y * uu - cb[j] * vv
+                ds = ca[j] * (uu + y * duu) - cb[j] * dww
+                vv = uu
+                uu = s
+                dww = duu
+                duu = ds
+                m = mu[i0 + j, p]
+                wj = w[i0 + j, p]
+                qj = q[i0 + j, p]
+                sa += dt * (wj * ea - qj * (t - m))
+                sb += ds * (wj * eb - qj * (s - m))
+            outa[p] = sa
+            outb[p] = sb
 
-    return stats, output, gsum, gsum_eval, dx
+    return stats, output, gsum, dsum, dx
+
+
+@njit
+def _advance(xa, xb, al, be, i0, st):
+    """Move the state rows of both samples on by CHUNK terms: from g_{i0}, g_{i0-1} and their
+    derivatives to g_{i0+CHUNK}, g_{i0+CHUNK-1}. Only for k > CHUNK, between chunks. (The
+    tuples read CHUNK = 4 coefficients, as in :func:`_chunk_kernels`.)"""
+    ca = (al[i0], al[i0 + 1], al[i0 + 2], al[i0 + 3])
+    cb = (be[i0], be[i0 + 1], be[i0 + 2], be[i0 + 3])
+    for p in range(xa.shape[0]):
+        x = np.float64(xa[p])
+        y = np.float64(xb[p])
+        u = st[0, p]
+        v = st[1, p]
+        du = st[2, p]
+        dw = st[3, p]
+        uu = st[4, p]
+        vv = st[5, p]
+        duu = st[6, p]
+        dww = st[7, p]
+        for j in range(CHUNK):
+            t = ca[j] * x * u - cb[j] * v
+            dt = ca[j] * (u + x * du) - cb[j] * dw
+            v = u
+            u = t
+            dw = du
+            du = dt
+            s = ca[j] * y * uu - cb[j] * vv
+            ds = ca[j] * (uu + y * duu) - cb[j] * dww
+            vv = uu
+            uu = s
+            dww = duu
+            duu = ds
+        st[0, p] = u
+        st[1, p] = v
+        st[2, p] = du
+        st[3, p] = dw
+        st[4, p] = uu
+        st[5, p] = vv
+        st[6, p] = duu
+        st[7, p] = dww
+
+
+@njit
+def _advance_values(xa, xb, al, be, i0, st):
+    """:func:`_advance` without the derivatives (for the passes that use none)."""
+    ca = (al[i0], al[i0 + 1], al[i0 + 2], al[i0 + 3])
+    cb = (be[i0], be[i0 + 1], be[i0 + 2], be[i0 + 3])
+    for p in range(xa.shape[0]):
+        x = np.float64(xa[p])
+        y = np.float64(xb[p])
+        u = st[0, p]
+        v = st[1, p]
+        uu = st[4, p]
+        vv = st[5, p]
+        for j in range(CHUNK):
+            t = ca[j] * x * u - cb[j] * v
+            v = u
+            u = t
+            s = ca[j] * y * uu - cb[j] * vv
+            vv = uu
+            uu = s
+        st[0, p] = u
+        st[1, p] = v
+        st[4, p] = uu
+        st[5, p] = vv
 
 
 # numba resolves a kernel's callees by global name, so each chunk size gets module-level names
-_stats1, _output1, _gsum1, _gsum_eval1, _dx1 = _chunk_kernels(1)
-_stats2, _output2, _gsum2, _gsum_eval2, _dx2 = _chunk_kernels(2)
-_stats3, _output3, _gsum3, _gsum_eval3, _dx3 = _chunk_kernels(3)
-_stats4, _output4, _gsum4, _gsum_eval4, _dx4 = _chunk_kernels(4)
+_stats1, _output1, _gsum1, _dsum1, _dx1 = _chunk_kernels(1)
+_stats2, _output2, _gsum2, _dsum2, _dx2 = _chunk_kernels(2)
+_stats3, _output3, _gsum3, _dsum3, _dx3 = _chunk_kernels(3)
+_stats4, _output4, _gsum4, _dsum4, _dx4 = _chunk_kernels(4)
 
 
 @njit
-def _start(g, gp, dg, dgp):
-    """Rows at the start of the recurrence: g_0 = 1, g_{-1} = 0, and their derivatives 0."""
-    for p in range(g.shape[0]):
-        g[p] = 1.0
-        gp[p] = 0.0
-        dg[p] = 0.0
-        dgp[p] = 0.0
+def _start(st):
+    """State rows at the start of the recurrence, for both samples: g_0 = 1, g_{-1} = 0, and
+    their derivatives 0."""
+    for p in range(st.shape[1]):
+        for r in (0, 4):
+            st[r, p] = 1.0
+            st[r + 1, p] = 0.0
+            st[r + 2, p] = 0.0
+            st[r + 3, p] = 0.0
 
 
 @njit
-def _stats_terms(xr, inv, al, be, k, g, gp, dg, dgp, mu, m2):
-    """Welford step of all k terms of one sample's run, a chunk at a time."""
+def _stats_terms(xa, xb, cnt, n, al, be, k, st, mu, m2):
+    """Welford merge of all k terms of two samples' runs (one when xa is xb and cnt = 1)."""
     if k > CHUNK:
-        _start(g, gp, dg, dgp)
+        _start(st)
     for i0 in range(0, k, CHUNK):
         C = min(CHUNK, k - i0)
-        save = i0 + C < k
         if C == 4:
-            _stats4(xr, inv, al, be, i0, g, gp, save, mu, m2)
+            _stats4(xa, xb, cnt, n, al, be, i0, st, mu, m2)
         elif C == 3:
-            _stats3(xr, inv, al, be, i0, g, gp, save, mu, m2)
+            _stats3(xa, xb, cnt, n, al, be, i0, st, mu, m2)
         elif C == 2:
-            _stats2(xr, inv, al, be, i0, g, gp, save, mu, m2)
+            _stats2(xa, xb, cnt, n, al, be, i0, st, mu, m2)
         else:
-            _stats1(xr, inv, al, be, i0, g, gp, save, mu, m2)
+            _stats1(xa, xb, cnt, n, al, be, i0, st, mu, m2)
+        if i0 + C < k:
+            _advance_values(xa, xb, al, be, i0, st)
 
 
 @njit
-def _output_terms(xr, al, be, k, g, gp, dg, dgp, w, acc):
-    """acc += sum_i w_i g_i over all k terms of one sample's run."""
+def _output_terms(xa, xb, al, be, k, st, w, acca, accb):
+    """acc += sum_i w_i g_i over all k terms of two samples' runs."""
     if k > CHUNK:
-        _start(g, gp, dg, dgp)
+        _start(st)
     for i0 in range(0, k, CHUNK):
         C = min(CHUNK, k - i0)
-        save = i0 + C < k
         if C == 4:
-            _output4(xr, al, be, i0, g, gp, save, w, acc)
+            _output4(xa, xb, al, be, i0, st, w, acca, accb)
         elif C == 3:
-            _output3(xr, al, be, i0, g, gp, save, w, acc)
+            _output3(xa, xb, al, be, i0, st, w, acca, accb)
         elif C == 2:
-            _output2(xr, al, be, i0, g, gp, save, w, acc)
+            _output2(xa, xb, al, be, i0, st, w, acca, accb)
         else:
-            _output1(xr, al, be, i0, g, gp, save, w, acc)
+            _output1(xa, xb, al, be, i0, st, w, acca, accb)
+        if i0 + C < k:
+            _advance_values(xa, xb, al, be, i0, st)
 
 
 @njit
-def _gsum_terms(xr, dv, al, be, k, g, gp, dg, dgp, mu, acc):
-    """acc_i += dy (g_i - mu_i) over all k terms of one sample's run."""
+def _gsum_terms(xa, xb, da, db, al, be, k, st, mu, acc):
+    """acc_i += dy (g_i - mu_i) over all k terms of two samples' runs."""
     if k > CHUNK:
-        _start(g, gp, dg, dgp)
+        _start(st)
     for i0 in range(0, k, CHUNK):
         C = min(CHUNK, k - i0)
-        save = i0 + C < k
         if C == 4:
-            _gsum4(xr, dv, al, be, i0, g, gp, save, mu, acc)
+            _gsum4(xa, xb, da, db, al, be, i0, st, mu, acc)
         elif C == 3:
-            _gsum3(xr, dv, al, be, i0, g, gp, save, mu, acc)
+            _gsum3(xa, xb, da, db, al, be, i0, st, mu, acc)
         elif C == 2:
-            _gsum2(xr, dv, al, be, i0, g, gp, save, mu, acc)
+            _gsum2(xa, xb, da, db, al, be, i0, st, mu, acc)
         else:
-            _gsum1(xr, dv, al, be, i0, g, gp, save, mu, acc)
+            _gsum1(xa, xb, da, db, al, be, i0, st, mu, acc)
+        if i0 + C < k:
+            _advance_values(xa, xb, al, be, i0, st)
 
 
 @njit
-def _gsum_eval_terms(xr, dv, al, be, k, g, gp, dg, dgp, mu, w, acc, out):
+def _gsum_eval_terms(xa, xb, da, db, al, be, k, st, mu, w, acc, outa, outb):
     """:func:`_gsum_terms` plus out += sum_i w_i g_i'."""
     if k > CHUNK:
-        _start(g, gp, dg, dgp)
+        _start(st)
     for i0 in range(0, k, CHUNK):
         C = min(CHUNK, k - i0)
-        save = i0 + C < k
         if C == 4:
-            _gsum_eval4(xr, dv, al, be, i0, g, gp, dg, dgp, save, mu, w, acc, out)
+            _gsum4(xa, xb, da, db, al, be, i0, st, mu, acc)
+            _dsum4(xa, xb, al, be, i0, st, w, outa, outb)
         elif C == 3:
-            _gsum_eval3(xr, dv, al, be, i0, g, gp, dg, dgp, save, mu, w, acc, out)
+            _gsum3(xa, xb, da, db, al, be, i0, st, mu, acc)
+            _dsum3(xa, xb, al, be, i0, st, w, outa, outb)
         elif C == 2:
-            _gsum_eval2(xr, dv, al, be, i0, g, gp, dg, dgp, save, mu, w, acc, out)
+            _gsum2(xa, xb, da, db, al, be, i0, st, mu, acc)
+            _dsum2(xa, xb, al, be, i0, st, w, outa, outb)
         else:
-            _gsum_eval1(xr, dv, al, be, i0, g, gp, dg, dgp, save, mu, w, acc, out)
+            _gsum1(xa, xb, da, db, al, be, i0, st, mu, acc)
+            _dsum1(xa, xb, al, be, i0, st, w, outa, outb)
+        if i0 + C < k:
+            _advance(xa, xb, al, be, i0, st)
 
 
 @njit
-def _dx_terms(xr, dv, al, be, k, g, gp, dg, dgp, mu, w, q, out):
-    """out += sum_i g_i' (w_i dv - q_i (g_i - mu_i)) over all k terms of one sample's run."""
+def _dx_terms(xa, xb, da, db, al, be, k, st, mu, w, q, outa, outb):
+    """out += sum_i g_i' (w_i dv - q_i (g_i - mu_i)) over all k terms of two samples' runs."""
     if k > CHUNK:
-        _start(g, gp, dg, dgp)
+        _start(st)
     for i0 in range(0, k, CHUNK):
         C = min(CHUNK, k - i0)
-        save = i0 + C < k
         if C == 4:
-            _dx4(xr, dv, al, be, i0, g, gp, dg, dgp, save, mu, w, q, out)
+            _dx4(xa, xb, da, db, al, be, i0, st, mu, w, q, outa, outb)
         elif C == 3:
-            _dx3(xr, dv, al, be, i0, g, gp, dg, dgp, save, mu, w, q, out)
+            _dx3(xa, xb, da, db, al, be, i0, st, mu, w, q, outa, outb)
         elif C == 2:
-            _dx2(xr, dv, al, be, i0, g, gp, dg, dgp, save, mu, w, q, out)
+            _dx2(xa, xb, da, db, al, be, i0, st, mu, w, q, outa, outb)
         else:
-            _dx1(xr, dv, al, be, i0, g, gp, dg, dgp, save, mu, w, q, out)
+            _dx1(xa, xb, da, db, al, be, i0, st, mu, w, q, outa, outb)
+        if i0 + C < k:
+            _advance(xa, xb, al, be, i0, st)
 
 
 @njit
@@ -402,11 +529,11 @@ def _merge(mu, m2, N, d0, S, mean, var):
 
 @njit(parallel=True)
 def _forward(x2, y, D, S, code, a, b, mean, std, eps, train, want_y, bs):
-    """Forward over feature blocks. ``train``: write the batch mean/variance of the terms into
-    ``mean`` and ``std`` (which then holds the *variance*), then use ``sqrt(var + eps)``.
-    Otherwise ``mean``/``std`` are inputs. The output goes to ``y`` (N, D*S), allocated by the
-    caller so that NumPy (and tracemalloc) sees it; ``want_y = False`` skips it (statistics
-    only)."""
+    """Forward over feature blocks, two samples per sweep. ``train``: write the batch
+    mean/variance of the terms into ``mean`` and ``std`` (which then holds the *variance*), then
+    use ``sqrt(var + eps)``. Otherwise ``mean``/``std`` are inputs. The output goes to ``y``
+    (N, D*S), allocated by the caller so that NumPy (and tracemalloc) sees it; ``want_y = False``
+    skips it (statistics only)."""
     N = x2.shape[0]
     k = a.shape[1]
     al, be = _padded(code, k)
@@ -416,20 +543,18 @@ def _forward(x2, y, D, S, code, a, b, mean, std, eps, train, want_y, bs):
         d1 = min(D, d0 + bs)
         L = (d1 - d0) * S
         off = d0 * S
-        g = np.empty(L)
-        gp = np.empty(L)
-        dg = np.empty(L)
-        dgp = np.empty(L)
-        _start(g, gp, dg, dgp)
+        st = np.empty((8, L))
+        _start(st)
         mu = np.empty((k, L))
         if train:
-            # pass 1, Welford per position p (every position gets one value per sample n):
-            #   delta = g - mu;  mu += delta / (n + 1);  M2 += delta * (g - mu)
+            # pass 1, Welford per position p (every position gets one value per sample), two
+            # samples merged at a time (Chan et al.); an odd last sample alone
             m2 = np.zeros((k, L))
             mu[:, :] = 0.0
-            for n in range(N):
-                _stats_terms(x2[n, off:off + L], 1.0 / (n + 1.0), al, be, k, g, gp, dg, dgp,
-                             mu, m2)
+            for n0 in range(0, N, 2):
+                n1 = min(n0 + 1, N - 1)
+                _stats_terms(x2[n0, off:off + L], x2[n1, off:off + L], float(n1 - n0 + 1),
+                             float(n0), al, be, k, st, mu, m2)
             _merge(mu, m2, N, d0, S, mean, std)
         _expand(mean, d0, S, mu)                          # the mean of each term, per position
         if want_y:
@@ -437,7 +562,8 @@ def _forward(x2, y, D, S, code, a, b, mean, std, eps, train, want_y, bs):
             # w_i = a_i / s_i
             w = np.empty((k, L))
             c0 = np.empty(L)
-            acc = np.empty(L)
+            acca = np.empty(L)
+            accb = np.empty(L)
             for p in range(L):
                 d = d0 + p // S
                 t = b[d]
@@ -446,19 +572,26 @@ def _forward(x2, y, D, S, code, a, b, mean, std, eps, train, want_y, bs):
                     w[i, p] = a[d, i] / s
                     t -= w[i, p] * mu[i, p]
                 c0[p] = t
-            for n in range(N):
+            for n0 in range(0, N, 2):
+                n1 = min(n0 + 1, N - 1)
                 for p in range(L):
-                    acc[p] = c0[p]
-                _output_terms(x2[n, off:off + L], al, be, k, g, gp, dg, dgp, w, acc)
-                yr = y[n, off:off + L]
+                    acca[p] = c0[p]
+                    accb[p] = c0[p]
+                _output_terms(x2[n0, off:off + L], x2[n1, off:off + L], al, be, k, st, w,
+                              acca, accb)
+                ya = y[n0, off:off + L]
                 for p in range(L):
-                    yr[p] = acc[p]
+                    ya[p] = acca[p]
+                if n1 > n0:
+                    yb = y[n1, off:off + L]
+                    for p in range(L):
+                        yb[p] = accb[p]
 
 
 @njit(parallel=True)
 def _backward(dy2, x2, dx, gsum, D, S, code, a, mean, std, train, bs):
-    """Backward over feature blocks: writes dx (N, D*S) and G = sum dy * P^ (D, k); returns
-    sum dy (D,)."""
+    """Backward over feature blocks, two samples per sweep: writes dx (N, D*S) and
+    G = sum dy * P^ (D, k); returns sum dy (D,)."""
     N = x2.shape[0]
     k = a.shape[1]
     M = N * S
@@ -470,13 +603,13 @@ def _backward(dy2, x2, dx, gsum, D, S, code, a, mean, std, train, bs):
         d1 = min(D, d0 + bs)
         L = (d1 - d0) * S
         off = d0 * S
-        dv = np.empty(L)
-        out = np.empty(L)
-        g = np.empty(L)
-        gp = np.empty(L)
-        dg = np.empty(L)
-        dgp = np.empty(L)
-        _start(g, gp, dg, dgp)
+        dva = np.empty(L)
+        dvb = np.empty(L)
+        zero = np.zeros(L)
+        outa = np.empty(L)
+        outb = np.empty(L)
+        st = np.empty((8, L))
+        _start(st)
         mu = np.empty((k, L))
         w = np.empty((k, L))
         for p in range(L):
@@ -488,22 +621,36 @@ def _backward(dy2, x2, dx, gsum, D, S, code, a, mean, std, train, bs):
         accd2 = np.zeros((1, L))
         accd = accd2[0]
         # pass 1: sum dy (g_i - mu_i) and sum dy (evaluation: dx in the same pass)
-        for n in range(N):
-            xr = x2[n, off:off + L]
-            dr = dy2[n, off:off + L]
+        for n0 in range(0, N, 2):
+            n1 = min(n0 + 1, N - 1)
+            xa = x2[n0, off:off + L]
+            xb = x2[n1, off:off + L]
+            ra = dy2[n0, off:off + L]
+            rb = dy2[n1, off:off + L]
             for p in range(L):
-                v = np.float64(dr[p])
-                dv[p] = v
+                v = np.float64(ra[p])
+                dva[p] = v
                 accd[p] += v
+            if n1 > n0:
+                for p in range(L):
+                    v = np.float64(rb[p])
+                    dvb[p] = v
+                    accd[p] += v
+            db = dvb if n1 > n0 else zero                 # an odd last sample counts once
             if train:
-                _gsum_terms(xr, dv, al, be, k, g, gp, dg, dgp, mu, acc)
+                _gsum_terms(xa, xb, dva, db, al, be, k, st, mu, acc)
             else:
                 for p in range(L):
-                    out[p] = 0.0
-                _gsum_eval_terms(xr, dv, al, be, k, g, gp, dg, dgp, mu, w, acc, out)
-                dxr = dx[n, off:off + L]
+                    outa[p] = 0.0
+                    outb[p] = 0.0
+                _gsum_eval_terms(xa, xb, dva, db, al, be, k, st, mu, w, acc, outa, outb)
+                dxa = dx[n0, off:off + L]
                 for p in range(L):
-                    dxr[p] = dv[p] * out[p]
+                    dxa[p] = dva[p] * outa[p]
+                if n1 > n0:
+                    dxb = dx[n1, off:off + L]
+                    for p in range(L):
+                        dxb[p] = dvb[p] * outb[p]
         _reduce(acc, d0, S, 1.0, gsum)
         for q in range(d1 - d0):                          # G_i = sum dy (g_i - mu_i) / s_i
             for i in range(k):
@@ -520,16 +667,24 @@ def _backward(dy2, x2, dx, gsum, D, S, code, a, mean, std, train, bs):
                 mdy[p] = dsum[d, 0] / M
                 for i in range(k):
                     q[i, p] = w[i, p] * gsum[d, i] / (M * std[d, i])
-            for n in range(N):
-                xr = x2[n, off:off + L]
-                dr = dy2[n, off:off + L]
+            for n0 in range(0, N, 2):
+                n1 = min(n0 + 1, N - 1)
+                ra = dy2[n0, off:off + L]
+                rb = dy2[n1, off:off + L]
                 for p in range(L):
-                    dv[p] = dr[p] - mdy[p]
-                    out[p] = 0.0
-                _dx_terms(xr, dv, al, be, k, g, gp, dg, dgp, mu, w, q, out)
-                dxr = dx[n, off:off + L]
+                    dva[p] = ra[p] - mdy[p]
+                    dvb[p] = rb[p] - mdy[p]
+                    outa[p] = 0.0
+                    outb[p] = 0.0
+                _dx_terms(x2[n0, off:off + L], x2[n1, off:off + L], dva, dvb, al, be, k, st, mu,
+                          w, q, outa, outb)
+                dxa = dx[n0, off:off + L]
                 for p in range(L):
-                    dxr[p] = out[p]
+                    dxa[p] = outa[p]
+                if n1 > n0:
+                    dxb = dx[n1, off:off + L]
+                    for p in range(L):
+                        dxb[p] = outb[p]
     return dsum[:, 0]
 
 

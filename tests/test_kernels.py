@@ -101,9 +101,10 @@ def test_block_edges(shape):
 @pytest.mark.parametrize("code", [0, 1, 2, 3])
 def test_chunk_boundaries(code, k):
     """The kernels evaluate kernels.CHUNK terms per sweep: k on both sides of one, two and three
-    chunks, every basis, features split over several blocks, and S > 1."""
+    chunks, every basis, features split over several blocks, S > 1, and odd N (the kernels
+    take two samples per sweep) down to one sample."""
     rng = np.random.default_rng(code * 100 + k)
-    for shape in [(6, 300, 1), (5, 4, 9)]:
+    for shape in [(6, 300, 1), (5, 4, 9), (1, 7, 2)]:
         x = 0.6 * rng.standard_normal(shape)
         a, b = rng.standard_normal((shape[1], k)), rng.standard_normal(shape[1])
         dy = rng.standard_normal(shape)
