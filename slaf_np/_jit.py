@@ -25,38 +25,28 @@ def _writable(path: str) -> bool:
     return os.access(path, os.W_OK)
 
 
-THREAD_DEFAULTS = {
-    "NUMBA_THREADING_LAYER_PRIORITY": "omp workqueue tbb",
-    "OMP_WAIT_POLICY": "passive",
-    "OPENBLAS_THREAD_TIMEOUT": "16",
-}
+THREAD_DEFAULTS = {"OPENBLAS_THREAD_TIMEOUT": "16"}
 """The environment defaults :func:`configure_threading` sets (a value the user set is kept)."""
 
 
 def configure_threading() -> None:
-    """Set the thread-pool defaults in :data:`THREAD_DEFAULTS`, before numba, OpenMP or OpenBLAS
-    read them; a variable the user set is kept.
+    """Set the thread defaults in :data:`THREAD_DEFAULTS` before OpenBLAS reads them; a variable
+    the user set is kept.
 
     In a network a SLAF kernel runs right after a Dense layer's BLAS products, on a machine whose
-    cores both thread pools want. Measured on 2 cores (N = 256, D = 1024, k = 4, one training
-    step of the SLAF layer, interleaved with a Dense(1024) step as in a network):
+    cores both want. OpenBLAS's threads spin for ``2**28`` cycles (about 0.1 s) after every
+    product before they sleep, on the core the kernels' second thread needs. Measured on 2
+    cores (N = 256, D = 1024, k = 4, one SLAF training step interleaved with a Dense(1024) step,
+    as in a network; two runs each): the SLAF step took 2.66-2.71 ms with OpenBLAS's default and
+    1.78-2.15 ms with ``OPENBLAS_THREAD_TIMEOUT=16`` (about 20 us of spinning, then sleep); the
+    Dense step did not change beyond the machine's noise (9.3-11.4 ms either way), nor did an
+    epoch of the 784-256-256-10 ReLU MLP of ``slaf-np bench`` (0.85-0.96 s either way).
 
-    * numba's ``workqueue`` layer costs about 90 us per parallel region even on one thread, and
-      ran the SLAF step no faster on 2 threads than on 1 (2.9 ms);
-    * ``omp`` with its default active waiting made the *Dense* step twice as slow (18 ms against
-      9 ms): OpenMP threads spin on the core BLAS needs. With ``OMP_WAIT_POLICY=passive`` they
-      sleep after each region (about 35 us to wake) and the Dense step is unaffected;
-    * OpenBLAS's own threads spin for ``2**28`` cycles (about 0.1 s) after every product, on the
-      core numba's second thread needs: the SLAF step took 2.9 ms. ``OPENBLAS_THREAD_TIMEOUT=16``
-      (about 20 us of spinning, then sleep) brought it to 1.9 ms, with the Dense step unchanged
-      (9.4 ms) and a Dense-SLAF-Dense network step from 21.2-21.7 ms to 21.0 ms.
-
-    ``NUMBA_THREADING_LAYER_PRIORITY`` puts ``omp`` first and falls back to ``workqueue`` where
-    libgomp is missing. OpenBLAS reads its variable when it is loaded, that is when NumPy is first
-    imported: it takes effect only if ``slaf_np`` is imported before NumPy (as in the ``slaf-np``
-    command); :func:`slaf_np.threads.blas_thread_timeout` tells the value in force. GNU OpenMP is
-    not fork-safe: do not use ``multiprocessing``'s fork start method after running kernels in
-    parallel (set ``NUMBA_THREADING_LAYER=workqueue`` if you must).
+    OpenBLAS reads the variable when it is loaded, that is when NumPy is first imported: it takes
+    effect only if ``slaf_np`` is imported before NumPy (as in the ``slaf-np`` command), or when
+    set in the environment. :func:`slaf_np.threads.blas_thread_timeout` tells the value in force.
+    (The kernels' own threads are plain threads, see :func:`slaf_np.kernels._run`: numba's
+    threading layers are not used.)
     """
     for name, value in THREAD_DEFAULTS.items():
         os.environ.setdefault(name, value)
@@ -79,27 +69,13 @@ def configure_cache() -> None:
             return
 
 
-class _Prange:
-    """Placeholder for ``numba.prange`` until numba is imported (it behaves as ``range``).
-
-    A kernel module does ``from ._jit import prange``; when its first kernel is compiled, the
-    module's global ``prange`` is replaced by ``numba.prange`` so numba parallelises the loop.
-    """
-
-    def __call__(self, *args):
-        return range(*args)
-
-
-prange = _Prange()
-
-
 class LazyKernel:
     """A function that becomes ``numba.njit(**options)(func)`` on its first call.
 
     numba is imported only then, so importing :mod:`slaf_np` (and any module of kernels) neither
-    imports numba nor compiles anything. At that first call every other ``LazyKernel`` and the
-    ``prange`` placeholder in the same module's globals are swapped for the real numba objects,
-    which is what lets kernels call each other (numba resolves globals when it compiles).
+    imports numba nor compiles anything. At that first call every other ``LazyKernel`` in the
+    same module's globals is swapped for its numba dispatcher, which is what lets kernels call
+    each other (numba resolves globals when it compiles).
     """
 
     def __init__(self, func, options: dict):
@@ -134,9 +110,6 @@ def _materialise(namespace: dict) -> None:
     import numba
 
     for name, value in list(namespace.items()):
-        if isinstance(value, _Prange):
-            namespace[name] = numba.prange
-    for name, value in list(namespace.items()):
         if isinstance(value, LazyKernel) and value.func.__globals__ is namespace:
             if value._dispatcher is None:
                 value._dispatcher = numba.njit(**value.options)(value.func)
@@ -146,7 +119,7 @@ def _materialise(namespace: dict) -> None:
 def njit(*args, **kwargs):
     """``numba.njit`` with ``cache=True`` by default, created lazily (see :class:`LazyKernel`).
 
-    Use as ``@njit`` or ``@njit(parallel=True)``; never ``fastmath`` in gradient-checked kernels.
+    Use as ``@njit`` or ``@njit(nogil=True)``; never ``fastmath`` in gradient-checked kernels.
     """
     kwargs.setdefault("cache", True)
     if len(args) == 1 and callable(args[0]) and not kwargs.keys() - {"cache"}:

@@ -209,7 +209,7 @@ print("ok")
 
 
 def test_kernels_without_jit():
-    """The kernels run as plain Python under NUMBA_DISABLE_JIT=1 (prange is range) and still
+    """The kernels run as plain Python under NUMBA_DISABLE_JIT=1 and still
     agree with the twins; a SLAF layer passes a Jacobian check that way."""
     env = dict(os.environ, NUMBA_DISABLE_JIT="1")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -218,3 +218,55 @@ def test_kernels_without_jit():
                          text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip().endswith("ok")
+
+
+def _big_problem(seed=3):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((64, 700, 1)).astype(np.float32)         # work above the threshold
+    a, b = rng.standard_normal((700, 5)), rng.standard_normal(700)
+    return x, a, b, rng.standard_normal(x.shape).astype(np.float32)
+
+
+def test_threaded_kernels_equal_one_thread():
+    """Features are split into ranges run on threads: every range computed once, each with the
+    same arithmetic as on one thread, so the results are bit-identical."""
+    import numba
+
+    x, a, b, dy = _big_problem()
+    assert x.size * a.shape[1] >= kernels.PARALLEL_MIN_WORK
+    prev = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = _all_outputs("numba", x, 0, a, b, dy)
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        many = _all_outputs("numba", x, 0, a, b, dy)
+    finally:
+        numba.set_num_threads(prev)
+    for key in one:
+        np.testing.assert_array_equal(one[key], many[key], err_msg=key)
+
+
+def _child_runs_a_kernel(queue):
+    x, a, b, _ = _big_problem()
+    y, _, _ = kernels.forward_train(x, 0, a, b, EPS)
+    queue.put(float(np.abs(y).sum()))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_kernels_run_in_a_forked_child():
+    """The kernels' thread pool is made again in a forked child (whose copy has no threads):
+    a child forked after the parent ran the kernels does not hang."""
+    import multiprocessing as mp
+
+    x, a, b, _ = _big_problem()
+    expected = float(np.abs(kernels.forward_train(x, 0, a, b, EPS)[0]).sum())
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_child_runs_a_kernel, args=(queue,))
+    child.start()
+    child.join(timeout=120)
+    if child.is_alive():
+        child.kill()
+        pytest.fail("the forked child hung running a kernel")
+    assert child.exitcode == 0
+    assert queue.get(timeout=5) == expected

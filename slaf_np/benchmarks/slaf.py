@@ -136,14 +136,9 @@ def bench_slaf(repeats: int = 7, quick: bool = False) -> dict:
                "slaf_k4_d1024_under_quarter_dense_interleaved": key["slaf_over_dense"] <= 0.25,
                "peak_memory_under_3x_input": all(r["peak_mem_x_input"] <= 3 for r in rows)}
     threads = numba.get_num_threads()
-    try:
-        layer = numba.threading_layer()
-    except ValueError:                                  # no parallel region ran (single thread)
-        layer = "none"
     from ..threads import blas_thread_timeout
 
     blas_timeout = blas_thread_timeout()
-    omp_wait = os.environ.get("OMP_WAIT_POLICY", "unset")
     # the backward's per-block scratch: (4 k + 8) float64 runs of length L <= 512 (S = 1), one
     # block alive per thread
     scratch_kib = threads * (4 * max(DEGREES) + 8) * 512 * 8 / 1024
@@ -151,9 +146,8 @@ def bench_slaf(repeats: int = 7, quick: bool = False) -> dict:
     head = f"{'D':>5} {'k':>2} {'numba ms':>9} {'numpy ms':>9} {'dense ms':>9} " \
            f"{'speedup':>8} {'slaf/dense':>10} {'alone':>6} {'peak mem':>9}"
     lines = [f"SLAF forward+backward, N={N_ROWS}, float32, power basis, normalize=True, "
-             f"training; median of {repeats} interleaved rounds; numba threads {threads} "
-             f"({layer}, OMP_WAIT_POLICY {omp_wait}); OpenBLAS spins 2**{blas_timeout} cycles "
-             f"after each call", head,
+             f"training; median of {repeats} interleaved rounds; kernel threads {threads}; "
+             f"OpenBLAS threads spin 2**{blas_timeout} cycles after each call", head,
              "-" * len(head)]
     for r in rows:
         lines.append(f"{r['D']:>5} {r['k']:>2} {r['numba_ms']:>9.3f} {r['numpy_ms']:>9.3f} "
@@ -168,7 +162,6 @@ def bench_slaf(repeats: int = 7, quick: bool = False) -> dict:
             f"slaf_np._jit.configure_threading")
     lines.append(note)
     return {"rows": rows, "targets": targets, "repeats": repeats, "threads": threads,
-            "threading_layer": layer, "omp_wait_policy": omp_wait,
             "openblas_thread_timeout": blas_timeout,
             "scratch_kib": scratch_kib, "note": note, "table": "\n".join(lines)}
 
