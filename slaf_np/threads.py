@@ -1,5 +1,7 @@
-"""Thread limits for tiny workloads: :func:`single_thread` runs a block on one numba thread and,
-when NumPy's bundled OpenBLAS exposes its thread setter, one BLAS thread.
+"""Thread limits for tiny workloads: :func:`single_thread` runs a block on one numba thread (the
+SLAF kernels use ``numba.get_num_threads()`` threads) and, when NumPy's bundled OpenBLAS exposes
+its thread setter, one BLAS thread. :func:`blas_thread_timeout` reads how long OpenBLAS's threads
+spin after each call (see :func:`slaf_np._jit.configure_threading`).
 
 A 256 x 128 matrix product takes microseconds; waking a thread pool costs more, and on a busy
 machine ten times more (measured: 18 ms vs 0.7 ms per step of a small network on 2 cores). The
