@@ -816,7 +816,6 @@ def forward_train(x: np.ndarray, code: int, a: np.ndarray, b: np.ndarray, eps: f
         Batch mean and biased variance of each term.
     """
     x = _check(x, code, "forward_train")
-    N, D, S = x.shape
     a = _f64(a)
     mean = np.empty(a.shape)
     var = np.empty(a.shape)
@@ -834,7 +833,6 @@ def forward_eval(x: np.ndarray, code: int, a: np.ndarray, b: np.ndarray, mean: n
     Returns y (N, D, S) in x's dtype.
     """
     x = _check(x, code, "forward_eval")
-    N, D, S = x.shape
     a = _f64(a)
     y = np.empty_like(x)
     _forward(x, y, code, a, _f64(b), _f64(mean), _f64(std), 0.0, False, True)
@@ -845,7 +843,7 @@ def term_stats(x: np.ndarray, code: int, k: int):
     """Mean and biased variance (D, k), float64, of g_1..g_k over the N * S values of each
     feature (Welford, then Chan's merge)."""
     x = _check(x, code, "term_stats")
-    N, D, S = x.shape
+    D = x.shape[1]
     mean = np.empty((D, k))
     var = np.empty((D, k))
     _forward(x, np.empty((0, 0, 0), x.dtype), code, np.zeros((D, k)), np.zeros(D), mean, var,
