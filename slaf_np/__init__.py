@@ -6,15 +6,15 @@ training loop, expansion, plotting) are loaded on first use, so ``import slaf_np
 compiles nothing.
 """
 
-from ._jit import configure_cache as _configure_cache
-from ._jit import configure_threading as _configure_threading
+from .kernels._jit import configure_cache as _configure_cache
+from .kernels._jit import configure_threading as _configure_threading
 
 _configure_cache()  # both before numba is imported anywhere
 _configure_threading()
 
 import importlib  # noqa: E402
 
-from .layers import (  # noqa: E402
+from .nn import (  # noqa: E402
     ELU,
     BatchNorm,
     Dense,
@@ -34,22 +34,22 @@ from .layers import (  # noqa: E402
 __version__ = "0.1.0"
 
 _LAZY = {
-    "SLAF": "slaf_np.layers.slaf",
-    "AvgPool2D": "slaf_np.layers.pool",
-    "MaxPool2D": "slaf_np.layers.pool",
-    "Reshape": "slaf_np.layers.pool",
-    "recalibrate": "slaf_np.calibration",
+    "SLAF": "slaf_np.nn.slaf",
+    "AvgPool2D": "slaf_np.nn.pool",
+    "MaxPool2D": "slaf_np.nn.pool",
+    "Reshape": "slaf_np.nn.shape",
+    "recalibrate": "slaf_np.train.calibration",
     "plot_activations": "slaf_np.plotting",
-    "fit": "slaf_np.train",
-    "evaluate": "slaf_np.train",
-    "predict": "slaf_np.train",
-    "History": "slaf_np.train",
-    "TrainingDivergedError": "slaf_np.train",
-    "SGD": "slaf_np.optim",
-    "Adam": "slaf_np.optim",
-    "StepSchedule": "slaf_np.optim",
-    "save": "slaf_np.io",
-    "load": "slaf_np.io",
+    "fit": "slaf_np.train.loop",
+    "evaluate": "slaf_np.train.loop",
+    "predict": "slaf_np.train.loop",
+    "History": "slaf_np.train.loop",
+    "TrainingDivergedError": "slaf_np.train.loop",
+    "SGD": "slaf_np.train.optim",
+    "Adam": "slaf_np.train.optim",
+    "StepSchedule": "slaf_np.train.optim",
+    "save": "slaf_np.nn.io",
+    "load": "slaf_np.nn.io",
     "expand": "slaf_np.polynomial",
     "Polynomial": "slaf_np.polynomial",
 }

@@ -9,7 +9,7 @@ This module makes both concrete:
 * :func:`fit_activation`: the degree-``k`` least-squares fit on an interval, with its sup and
   :math:`L^2` errors and the condition number of the problem (:class:`FitResult`).
 * :func:`jackson_bound`: the classical a-priori bound for Lipschitz targets.
-* :func:`slaf_from_fit` / :func:`slaf_fit_to`: an evaluation-mode :class:`~slaf_np.layers.slaf.SLAF`
+* :func:`slaf_from_fit` / :func:`slaf_fit_to`: an evaluation-mode :class:`~slaf_np.nn.slaf.SLAF`
   whose output *is* the fitted polynomial (per feature, on per-feature intervals).
 
 How the fit is done (and why)
@@ -399,7 +399,7 @@ def slaf_fit_to(f, num_features: int, degree: int, intervals, basis: str = "powe
     -------
     SLAF (and the fits when ``return_fits``)
     """
-    from .layers.slaf import SLAF
+    from .nn.slaf import SLAF
 
     D = int(num_features)
     iv = np.broadcast_to(np.asarray(intervals, dtype=np.float64), (D, 2))
@@ -422,7 +422,7 @@ def slaf_from_fit(fit: FitResult, num_features: int = 1, basis: str | None = Non
     ``basis`` is the layer's basis (default: the fit's); the layer evaluates it at the raw z, so its
     ``c`` differs from ``fit.coef`` unless the fit was raw.
     """
-    from .layers.slaf import SLAF
+    from .nn.slaf import SLAF
 
     D = int(num_features)
     mono = np.broadcast_to(fit.monomial, (D, fit.degree + 1))

@@ -199,7 +199,7 @@ def check_model(model, X: np.ndarray, y: np.ndarray, loss, training: bool = True
                 eps: float = 1e-6, atol: float = 1e-7, rtol: float = 1e-5) -> CheckResult:
     """Whole-model check: the gradient of ``loss(model(X), y)`` w.r.t. the packed parameters.
 
-    ``loss`` is a callable returning ``(value, dlogits)`` (as in :mod:`slaf_np.losses`). With
+    ``loss`` is a callable returning ``(value, dlogits)`` (as in :mod:`slaf_np.train.losses`). With
     ``n_directions=None`` every packed coordinate is differenced (use on small models); otherwise
     that many random directions are checked.
     """

@@ -11,9 +11,9 @@ import os
 
 import numpy as np
 
-from .calibration import statistic_layers
-from .layers.base import Module
-from .layers.slaf import SLAF
+from .nn.base import Module
+from .nn.slaf import SLAF
+from .train.calibration import statistic_layers
 from .utils import save_figure
 
 __all__ = ["plot_activations", "slaf_input_ranges"]

@@ -1,7 +1,7 @@
 """Thread limits for tiny workloads: :func:`single_thread` runs a block on one numba thread (the
 SLAF kernels use ``numba.get_num_threads()`` threads) and, when NumPy's bundled OpenBLAS exposes
 its thread setter, one BLAS thread. :func:`blas_thread_timeout` reads how long OpenBLAS's threads
-spin after each call (see :func:`slaf_np._jit.configure_threading`).
+spin after each call (see :func:`slaf_np.kernels._jit.configure_threading`).
 
 A 256 x 128 matrix product takes microseconds; waking a thread pool costs more, and on a busy
 machine ten times more (measured: 18 ms vs 0.7 ms per step of a small network on 2 cores). The
@@ -56,7 +56,7 @@ def _openblas():
 def blas_thread_timeout():
     """The spin time of NumPy's OpenBLAS threads after each call, as the exponent t of
     ``2**t`` cycles (OpenBLAS's ``OPENBLAS_THREAD_TIMEOUT``, read when NumPy was imported; 28 when
-    unset), or None when it cannot be read. See :func:`slaf_np._jit.configure_threading`."""
+    unset), or None when it cannot be read. See :func:`slaf_np.kernels._jit.configure_threading`."""
     import ctypes
 
     lib = _openblas()

@@ -6,10 +6,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import SLAF_SCALINGS, seeds
 
-from slaf_np.calibration import recalibrate, statistic_layers
-from slaf_np.layers import BatchNorm, Dense, Residual, Sequential
-from slaf_np.layers.slaf import SLAF
-from slaf_np.losses import mse
+from slaf_np.nn import BatchNorm, Dense, Residual, Sequential
+from slaf_np.nn.slaf import SLAF
+from slaf_np.train.calibration import recalibrate, statistic_layers
+from slaf_np.train.losses import mse
 
 F64 = np.float64
 

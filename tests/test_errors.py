@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 import slaf_np as sn
-from slaf_np.losses import sigmoid_binary_cross_entropy
-from slaf_np.optim import SGD, Adam
 from slaf_np.polynomial import expand
-from slaf_np.train import _batches, fit
+from slaf_np.train.loop import _batches, fit
+from slaf_np.train.losses import sigmoid_binary_cross_entropy
+from slaf_np.train.optim import SGD, Adam
 from slaf_np.utils import atomic_write_json, to_json
 
 
@@ -23,7 +23,7 @@ def test_fit_rejects_an_optimizer_of_another_model():
     with pytest.raises(ValueError, match="optimizer was built for another model"):
         fit(model, X, np.zeros(8, np.float32), "mse", Adam(other), epochs=1, batch_size=4,
             verbose=False)
-    with pytest.raises(TypeError, match="optimizer must be a slaf_np.optim optimiser"):
+    with pytest.raises(TypeError, match="optimizer must be a slaf_np.train.optim optimiser"):
         fit(model, X, np.zeros(8, np.float32), "mse", None, epochs=1, batch_size=4)
 
 

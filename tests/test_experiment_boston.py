@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from slaf_np.experiments import boston as B
-from slaf_np.layers import SLAF, Dense, Sequential
-from slaf_np.losses import mse
-from slaf_np.optim import SGD, Adam, CoupledPenalty
+from slaf_np.nn import SLAF, Dense, Sequential
 from slaf_np.train import TrainingDivergedError
+from slaf_np.train.losses import mse
+from slaf_np.train.optim import SGD, Adam, CoupledPenalty
 
 
 def _tiny_slnn(rng):

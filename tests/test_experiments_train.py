@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from slaf_np import experiments
 from slaf_np.approx import fit_activation
 from slaf_np.experiments import universality as U
-from slaf_np.layers import Dense, Sequential, Tanh
+from slaf_np.nn import Dense, Sequential, Tanh
 
 
 def _net(*weights_and_biases, act=Tanh):

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import monomial_dims, seeds
 
-from slaf_np.features import (
+from slaf_np.polynomial.features import (
     Standardizer,
     _fill_features,
     _fill_features_numpy,

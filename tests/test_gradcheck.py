@@ -14,8 +14,8 @@ from slaf_np.gradcheck import (
     pack,
     unpack,
 )
-from slaf_np.layers import BatchNorm, Dense, Dropout, ReLU, Sequential, Tanh
-from slaf_np.losses import mse, sigmoid_binary_cross_entropy, softmax_cross_entropy
+from slaf_np.nn import BatchNorm, Dense, Dropout, ReLU, Sequential, Tanh
+from slaf_np.train.losses import mse, sigmoid_binary_cross_entropy, softmax_cross_entropy
 from tests.strategies import seeds
 
 

@@ -7,8 +7,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from slaf_np import io, utils
-from slaf_np.layers import (
+from slaf_np import utils
+from slaf_np.nn import io
+from slaf_np.nn import (
     ELU,
     AvgPool2D,
     BatchNorm,
@@ -24,8 +25,8 @@ from slaf_np.layers import (
     Sigmoid,
     Tanh,
 )
-from slaf_np.optim import Adam
 from slaf_np.train import predict
+from slaf_np.train.optim import Adam
 
 
 def _model(dtype, seed=0):
@@ -75,7 +76,7 @@ def test_round_trip_of_a_single_layer(tmp_path):
 
 def test_round_trip_with_slaf(tmp_path):
     """SLAF registers itself and follows the same protocol (config + params + buffers)."""
-    SLAF = pytest.importorskip("slaf_np.layers.slaf").SLAF
+    SLAF = pytest.importorskip("slaf_np.nn.slaf").SLAF
     rng = np.random.default_rng(0)
     model = Sequential(Dense(3, 4, rng=rng, dtype=np.float64),
                        SLAF(4, 3, rng=rng, dtype=np.float64), Dense(4, 1, rng=rng,

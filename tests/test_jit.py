@@ -8,7 +8,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from slaf_np import _jit
+from slaf_np.kernels import _jit
 
 
 def test_cache_dir_kept_when_user_set(monkeypatch):
@@ -31,7 +31,7 @@ def test_read_only_package_imports_and_runs_a_kernel(tmp_path):
     """Copy the package to a read-only folder: import and a cached kernel must still work."""
     import shutil
 
-    src = os.path.dirname(os.path.dirname(_jit.__file__))
+    src = os.path.dirname(os.path.dirname(os.path.dirname(_jit.__file__)))
     dst = tmp_path / "ro"
     shutil.copytree(os.path.join(src, "slaf_np"), dst / "slaf_np",
                     ignore=shutil.ignore_patterns("__pycache__"))
@@ -41,7 +41,7 @@ def test_read_only_package_imports_and_runs_a_kernel(tmp_path):
         os.chmod(root, 0o555)
     code = textwrap.dedent("""
         import os, numpy as np
-        import slaf_np.features as f
+        import slaf_np.polynomial.features as f
         x = f.polynomial_features(np.arange(6.0).reshape(3, 2), 2)
         print(x.shape, os.environ.get("NUMBA_CACHE_DIR", ""))
     """)

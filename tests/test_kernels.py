@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from numpy.polynomial import chebyshev, hermite_e, legendre, polynomial
 from strategies import kernel_problems, seeds
 
-from slaf_np import kernels
+from slaf_np.kernels import slaf as kernels
 
 EPS = 1e-8
 VANDER = {0: polynomial.polyvander, 1: chebyshev.chebvander, 2: legendre.legvander,
@@ -187,8 +187,8 @@ _NO_JIT_SCRIPT = r"""
 import numpy as np
 import numba
 assert numba.config.DISABLE_JIT
-from slaf_np import kernels
-from slaf_np.layers.slaf import SLAF
+from slaf_np.kernels import slaf as kernels
+from slaf_np.nn.slaf import SLAF
 from slaf_np.gradcheck import check_jacobian
 rng = np.random.default_rng(0)
 for code in range(4):

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from slaf_np.gradcheck import check_directional, check_jacobian
-from slaf_np.layers import (
+from slaf_np.nn import (
     ELU,
     AvgPool2D,
     BatchNorm,

@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import regression_problems, seeds
 
-from slaf_np import linear
-from slaf_np.linear import (
+from slaf_np.polynomial import linear
+from slaf_np.polynomial.linear import (
     alpha_max,
     gram,
     lasso_cd,

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from slaf_np.gradcheck import numerical_jacobian
-from slaf_np.losses import (
+from slaf_np.train.losses import (
     get_loss,
     logsumexp,
     mse,

@@ -7,11 +7,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from slaf_np import optim
-from slaf_np.layers import SLAF as SLAFLayer  # "SLAF" is a stand-in class below
-from slaf_np.layers import BatchNorm, Dense, Module, ReLU, Residual, Sequential, Tanh
-from slaf_np.losses import mse
-from slaf_np.optim import SGD, Adam, CoupledPenalty, StepSchedule, adam_update, param_groups
+from slaf_np.nn import SLAF as SLAFLayer  # "SLAF" is a stand-in class below
+from slaf_np.nn import BatchNorm, Dense, Module, ReLU, Residual, Sequential, Tanh
+from slaf_np.train import optim
+from slaf_np.train.losses import mse
+from slaf_np.train.optim import SGD, Adam, CoupledPenalty, StepSchedule, adam_update, param_groups
 
 
 def source(**arrays):

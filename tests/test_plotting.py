@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from slaf_np.layers import Dense, ReLU, Sequential
-from slaf_np.layers.slaf import SLAF
+from slaf_np.nn import Dense, ReLU, Sequential
+from slaf_np.nn.slaf import SLAF
 from slaf_np.plotting import plot_activations, slaf_input_ranges
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

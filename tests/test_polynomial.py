@@ -1,4 +1,4 @@
-"""Tests of slaf_np.polynomial (algebra, kernels, expand) and slaf_np.polykernels."""
+"""Tests of slaf_np.polynomial (algebra, kernels, expand) and slaf_np.kernels.polynomial."""
 
 from __future__ import annotations
 
@@ -13,9 +13,8 @@ from hypothesis import strategies as st
 from strategies import int_polynomials, seeds, slnn_configs
 
 import slaf_np as sn
-from slaf_np import polykernels as pk
-from slaf_np.features import monomial_exponents, monomial_parents
-from slaf_np.layers import SLAF, AvgPool2D, MaxPool2D, Reshape
+from slaf_np.kernels import polynomial as pk
+from slaf_np.nn import SLAF, AvgPool2D, MaxPool2D, Reshape
 from slaf_np.polynomial import (
     Polynomial,
     PolynomialVector,
@@ -24,6 +23,7 @@ from slaf_np.polynomial import (
     expand,
     register_expansion,
 )
+from slaf_np.polynomial.features import monomial_exponents, monomial_parents
 
 F64 = np.float64
 
@@ -516,7 +516,7 @@ def test_register_expansion_teaches_a_new_layer():
         np.testing.assert_allclose(expand(model)(X), model.forward(X)[:, 0], rtol=1e-12)
         assert degree_bound(model) == 2
     finally:
-        from slaf_np import expansion
+        from slaf_np.polynomial import expansion
 
         expansion._EXPANDERS.pop("Doubler")
         expansion._DEGREES.pop("Doubler")
@@ -535,7 +535,7 @@ def test_polynomial_vector_of_polynomials():
 
 
 def test_expand_refuses_a_state_that_does_not_fit(monkeypatch):
-    from slaf_np import expansion
+    from slaf_np.polynomial import expansion
 
     monkeypatch.setattr(expansion, "MAX_BYTES", 10**7)
     model = sn.Sequential(sn.Dense(13, 64), SLAF(64, 4), sn.Dense(64, 8), SLAF(8, 4))

@@ -16,16 +16,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import POLY_BASES, SLAF_BASES, seeds, slaf_configs, slaf_inputs
 
-from slaf_np.calibration import recalibrate
 from slaf_np.gradcheck import (
     GradcheckError,
     check_directional,
     check_jacobian,
     check_model,
 )
-from slaf_np.layers import LAYERS, Dense, Sequential
-from slaf_np.layers.slaf import SLAF, TARGETS
-from slaf_np.losses import mse
+from slaf_np.nn import LAYERS, Dense, Sequential
+from slaf_np.nn.slaf import SLAF, TARGETS
+from slaf_np.train.calibration import recalibrate
+from slaf_np.train.losses import mse
 
 LAYOUTS = {"dense": ((5, 2), (64, 32)), "conv": ((3, 2, 2, 2), (16, 8, 4, 4))}
 

@@ -6,10 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from slaf_np import io
-from slaf_np.layers import BatchNorm, Dense, Dropout, ReLU, Sequential, Tanh
-from slaf_np.losses import mse
-from slaf_np.optim import SGD, Adam, StepSchedule
+from slaf_np.nn import BatchNorm, Dense, Dropout, ReLU, Sequential, Tanh, io
 from slaf_np.train import (
     History,
     TrainingDivergedError,
@@ -19,6 +16,8 @@ from slaf_np.train import (
     predict,
     rmse,
 )
+from slaf_np.train.losses import mse
+from slaf_np.train.optim import SGD, Adam, StepSchedule
 
 
 def _xor(n=256, seed=0):
@@ -374,7 +373,7 @@ def _manual_epochs(model, opt, X, y, epochs, batch_size, rng, drop_last, penalty
 
 @pytest.mark.parametrize("drop_last", [False, True])
 def test_drop_last_and_penalty_equal_the_written_out_loop(drop_last):
-    from slaf_np.optim import CoupledPenalty
+    from slaf_np.train.optim import CoupledPenalty
 
     rng = np.random.default_rng(4)
     X, y = rng.standard_normal((10, 3)), rng.standard_normal((10, 1))
@@ -399,7 +398,7 @@ def test_drop_last_and_penalty_equal_the_written_out_loop(drop_last):
 
 
 def test_penalty_changes_the_step_and_must_be_callable():
-    from slaf_np.optim import CoupledPenalty
+    from slaf_np.train.optim import CoupledPenalty
 
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((8, 2)), rng.standard_normal((8, 1))

@@ -50,8 +50,8 @@ import numpy as np
 
 import slaf_np as sn
 from slaf_np.datasets import smooth_regression
-from slaf_np.features import polynomial_features
 from slaf_np.polynomial import count_monomials, degree_bound
+from slaf_np.polynomial.features import polynomial_features
 
 parser = argparse.ArgumentParser(description="Tutorial 2: an SLNN is a polynomial.")
 parser.add_argument("--quick", action="store_true", help="a short training (a few seconds)")

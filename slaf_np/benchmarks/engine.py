@@ -32,7 +32,7 @@ WIDTHS = (784, 256, 256, 10)
 
 
 def _mlp(rng):
-    from ..layers import Dense, ReLU, Sequential
+    from ..nn import Dense, ReLU, Sequential
 
     d = WIDTHS
     return Sequential(Dense(d[0], d[1], rng=rng), ReLU(), Dense(d[1], d[2], rng=rng), ReLU(),
@@ -61,8 +61,8 @@ def _matmul_epoch(n: int, batch: int, rng) -> float:
 
 
 def _fit_epoch(n: int, batch: int, rng) -> float:
-    from ..optim import Adam
     from ..train import fit
+    from ..train.optim import Adam
 
     X = rng.random((n, WIDTHS[0]), dtype=np.float32)
     y = rng.integers(0, WIDTHS[-1], n)
@@ -76,7 +76,7 @@ def _fit_epoch(n: int, batch: int, rng) -> float:
 
 def bench_mlp_epoch(repeats: int = 5, quick: bool = False, n: int = 60_000,
                     batch: int = 128) -> dict:
-    """Median seconds of one :func:`slaf_np.train.fit` epoch and of its raw matmuls.
+    """Median seconds of one :func:`slaf_np.train.loop.fit` epoch and of its raw matmuls.
 
     Parameters
     ----------

@@ -18,9 +18,9 @@ __all__ = ["bench_expand"]
 
 
 def _boston_slnn(rng):
-    from ..calibration import recalibrate
-    from ..layers import Dense, Sequential
-    from ..layers.slaf import SLAF
+    from ..nn import Dense, Sequential
+    from ..nn.slaf import SLAF
+    from ..train.calibration import recalibrate
 
     model = Sequential(Dense(13, 128, rng=rng, init="glorot", dtype=np.float64),
                        SLAF(128, 4, rng=rng, dtype=np.float64),

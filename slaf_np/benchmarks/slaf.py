@@ -9,7 +9,7 @@ busy from the Dense product before it. Each row also times the Dense layer and t
 back to back (``slaf_over_dense_alone``), the yardstick as the issue states it. On 2 cores the
 two differ most when OpenBLAS's threads keep spinning after a product, on the core the kernels'
 second thread needs; the header line gives the thread settings in force (they are chosen in
-:func:`slaf_np._jit.configure_threading`). The Dense yardstick is ``y = x W + b`` with its backward
+:func:`slaf_np.kernels._jit.configure_threading`). The Dense yardstick is ``y = x W + b`` with its backward
 (``dW = x^T dy``, ``dx = dy W^T``): three D x D matmuls.
 
 Memory: the peak of NumPy allocations (``tracemalloc``; every array the kernels return is allocated
@@ -30,8 +30,8 @@ import tracemalloc
 
 import numpy as np
 
-from ..layers.dense import Dense
-from ..layers.slaf import SLAF
+from ..nn.dense import Dense
+from ..nn.slaf import SLAF
 
 __all__ = ["bench_slaf"]
 
@@ -159,7 +159,7 @@ def bench_slaf(repeats: int = 7, quick: bool = False) -> dict:
     lines.append("targets: " + ", ".join(f"{k}={'yes' if v else 'NO'}" for k, v in targets.items()))
     note = (f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the end of the run; "
             f"timings on a shared machine are noisy; thread settings: see "
-            f"slaf_np._jit.configure_threading")
+            f"slaf_np.kernels._jit.configure_threading")
     lines.append(note)
     return {"rows": rows, "targets": targets, "repeats": repeats, "threads": threads,
             "openblas_thread_timeout": blas_timeout,

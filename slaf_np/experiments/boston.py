@@ -30,11 +30,11 @@ Decisions (read against the authors' scripts ``single_layer/boston_housing/train
 * **NN penalties are coupled.** The NN is Keras with ``kernel_regularizer=l2(0.1)`` and ``l1(0.1)``:
   Keras adds ``0.1 sum W^2`` and ``0.1 sum |W|`` to the loss, so their gradients ``0.2 W`` and
   ``0.1 sign(W)`` go *through* Adam (normalised by its second moment), unlike the decoupled step of
-  :mod:`slaf_np.optim`. :class:`slaf_np.optim.CoupledPenalty` adds them to the gradients before
+  :mod:`slaf_np.train.optim`. :class:`slaf_np.train.optim.CoupledPenalty` adds them to the gradients before
   ``step()``.
 * **SLNN penalties are as the TF script has them.** The Dense L2 is a ``tf.contrib`` regulariser
   (``0.05 * sum W^2 / 2``) minimised by a *separate* ``GradientDescentOptimizer`` step at the same
-  rate: the decoupled ``l2 = 0.05`` of :class:`slaf_np.optim.Adam` (groups; TF runs the two
+  rate: the decoupled ``l2 = 0.05`` of :class:`slaf_np.train.optim.Adam` (groups; TF runs the two
   updates side by side from the same weights, ours shrinks the Adam-updated weights, a difference
   of order ``lr^2``). The L1 on the
   SLAF coefficients (``0.1 * sum 0.1 |c|``) is added to the loss that Adam minimises: coupled,
@@ -49,18 +49,18 @@ Decisions (read against the authors' scripts ``single_layer/boston_housing/train
   features: sklearn's ``StandardScaler`` turns it into a zero column in the authors' code, and the
   layer's own bias plays its role.
 * **LLS is sklearn's ``Lasso(alpha=0.01)``** (max_iter = 1000, tol = 1e-4, duality-gap test),
-  reproduced by :func:`slaf_np.linear.lasso_cd` with the same stopping rule: the *authors' row*
+  reproduced by :func:`slaf_np.polynomial.linear.lasso_cd` with the same stopping rule: the *authors' row*
   stops after at most 1000 sweeps converged or not (it does not converge: the 203,489 monomials are
   nearly collinear; measured, plain cyclic CD at about 40 s per 1000 sweeps brings the gap from
   0.33 at 1000 sweeps only to 0.078 at 5000, against a tolerance of 0.0085).
   The *converged row* finishes the same problem from there with
-  :func:`slaf_np.linear.lasso_working_set` (CD on the support plus the violators of the
+  :func:`slaf_np.polynomial.linear.lasso_working_set` (CD on the support plus the violators of the
   optimality conditions, the full problem's duality gap checked after each round) until the full
   gap passes sklearn's test; both gaps are reported.
   Lasso is deterministic: one run, std 0.
-* **Ridge** (our extra row): :func:`slaf_np.linear.ridge` (dual, 404 x 404 system) at the alpha
+* **Ridge** (our extra row): :func:`slaf_np.polynomial.linear.ridge` (dual, 404 x 404 system) at the alpha
   with the lowest 5-fold cross-validated MSE on the *training set* over ``RIDGE_ALPHAS``; the folds
-  are solved from one Gram matrix (:func:`slaf_np.linear.ridge_cv`); the test set is never
+  are solved from one Gram matrix (:func:`slaf_np.polynomial.linear.ridge_cv`); the test set is never
   looked at.
 * **Features** are the monomials of the raw inputs computed in float64, standardised with the
   training mean and std (as sklearn), kept float64 for LLS / Ridge (sklearn's precision) and cast
@@ -73,7 +73,7 @@ Decisions (read against the authors' scripts ``single_layer/boston_housing/train
 * **Learning curves**: per epoch, train RMSE of the training-mode batch outputs during the epoch
   (what Keras / the TF script log) and test RMSE of the evaluation-mode model (running statistics)
   at its end; mean over seeds, with the min-max band.
-* **Training loop.** :func:`train_network`: :func:`slaf_np.train.fit` with ``penalty=`` (the
+* **Training loop.** :func:`train_network`: :func:`slaf_np.train.loop.fit` with ``penalty=`` (the
   coupled penalties), ``drop_last`` (the SLNN script's iterator) and a callback for the test
   curve; the linear layer has its own gather-free loop (:func:`lr_sgd_epochs`). A non-finite loss
   or overflow raises ``TrainingDivergedError``, and a diverged seed is recorded (``n_diverged``)
@@ -141,7 +141,7 @@ def _rmse(pred, y) -> float:
 # --------------------------------------------------------------------------------- networks
 def build_nn(rng: np.random.Generator):
     """13 - Dense128 ReLU BN - Dense64 ReLU BN - Dense1 (keys 0.W (L2) and 3.W (L1))."""
-    from ..layers import BatchNorm, Dense, ReLU, Sequential
+    from ..nn import BatchNorm, Dense, ReLU, Sequential
 
     return Sequential(Dense(13, 128, rng=rng, init="glorot"), ReLU(), BatchNorm(128),
                       Dense(128, 64, rng=rng, init="glorot"), ReLU(), BatchNorm(64),
@@ -150,7 +150,7 @@ def build_nn(rng: np.random.Generator):
 
 def build_slnn(rng: np.random.Generator, degrees=SLNN_DEGREES):
     """13 - Dense128 SLAF(k1) - Dense64 SLAF(k2) - Dense1, shared SLAFs (keys 1.c, 3.c)."""
-    from ..layers import SLAF, Dense, Sequential
+    from ..nn import SLAF, Dense, Sequential
 
     k1, k2 = degrees
     return Sequential(Dense(13, 128, rng=rng, init="glorot"), SLAF(128, k1, shared=True, rng=rng),
@@ -160,7 +160,7 @@ def build_slnn(rng: np.random.Generator, degrees=SLNN_DEGREES):
 
 def train_network(model, data, optimizer, epochs: int, batch_size: int, rng, penalty=None,
                   schedule=None, drop_last: bool = False, log=None) -> dict:
-    """:func:`slaf_np.train.fit` on the MSE, with per-epoch train / test RMSE curves.
+    """:func:`slaf_np.train.loop.fit` on the MSE, with per-epoch train / test RMSE curves.
 
     Train: the RMSE of the training-mode batch outputs of the epoch (``sqrt`` of fit's loss);
     test: of the evaluation-mode model at the end of the epoch (a callback, float64 targets).
@@ -188,8 +188,8 @@ def train_network(model, data, optimizer, epochs: int, batch_size: int, rng, pen
 
 def _expand_check(model, X: np.ndarray) -> dict:
     """Claim 3 on the trained SLNN: its float64 copy equals ``expand(copy)`` on ``X``."""
-    from ..features import count_monomials
     from ..polynomial import expand
+    from ..polynomial.features import count_monomials
     from ..train import predict
 
     t0 = time.perf_counter()
@@ -209,11 +209,11 @@ def _expand_check(model, X: np.ndarray) -> dict:
 
 def _network_row(kind: str, data_raw, data_std, seeds, epochs: int, ctx) -> tuple[dict, dict]:
     """Train ``kind`` ("nn" or "slnn") once per seed; (row, curves)."""
-    from ..calibration import recalibrate
-    from ..layers.base import NonFiniteError
-    from ..optim import Adam, CoupledPenalty, StepSchedule
+    from ..nn.base import NonFiniteError
     from ..threads import single_thread
     from ..train import TrainingDivergedError, predict
+    from ..train.calibration import recalibrate
+    from ..train.optim import Adam, CoupledPenalty, StepSchedule
 
     (Xtr, ytr), (Xte, yte) = data_std if kind == "nn" else data_raw
     Xtr, Xte = Xtr.astype(np.float32), Xte.astype(np.float32)
@@ -302,7 +302,7 @@ def _mean_curves(curves: list[dict]) -> dict:
 # ------------------------------------------------------------------------ polynomial features
 def monomial_features(x_train, x_test, degree: int):
     """Standardised monomials of degree 1..``degree`` (no bias column), float64 Fortran order."""
-    from ..features import Standardizer, polynomial_features
+    from ..polynomial.features import Standardizer, polynomial_features
 
     Ztr = polynomial_features(x_train, degree, include_bias=False, dtype=np.float64)
     Zte = polynomial_features(x_test, degree, include_bias=False, dtype=np.float64)
@@ -354,10 +354,10 @@ def lr_sgd_epochs(X, y, Xte, yte, lin, optimizer, penalty, epochs: int, batch_si
 
 def _lr_sgd_row(Z32, ytr, Zte32, yte, seeds, epochs, ctx) -> tuple[dict, dict]:
     """One Dense(M, 1) on the float32 monomials, Adam 1e-2, coupled L1 on the kernel."""
-    from ..layers import Dense
-    from ..optim import Adam, CoupledPenalty
+    from ..nn import Dense
     from ..threads import single_thread
     from ..train import TrainingDivergedError
+    from ..train.optim import Adam, CoupledPenalty
 
     N, M = Z32.shape
     runs, curves = [], []
@@ -394,7 +394,7 @@ def _lr_sgd_row(Z32, ytr, Zte32, yte, seeds, epochs, ctx) -> tuple[dict, dict]:
 
 def _lls_rows(Z, ytr, Zte, yte, sweeps: int, ctx):
     """The authors' Lasso (at most ``sweeps`` sweeps), then finished by the working-set solver."""
-    from ..linear import lasso_cd, lasso_working_set, predict_linear
+    from ..polynomial.linear import lasso_cd, lasso_working_set, predict_linear
 
     def row(kind, res, seconds):
         r = {"seed": None, "diverged": False,
@@ -429,7 +429,7 @@ def _lls_rows(Z, ytr, Zte, yte, sweeps: int, ctx):
 
 
 def _ridge_row(Z, ytr, Zte, yte, seed, ctx) -> dict:
-    from ..linear import predict_linear, ridge, ridge_cv
+    from ..polynomial.linear import predict_linear, ridge, ridge_cv
 
     t0 = time.perf_counter()
     cv = ridge_cv(Z, ytr, RIDGE_ALPHAS, RIDGE_FOLDS, np.random.default_rng(seed))
@@ -618,7 +618,7 @@ def discussion(rows: dict, curves: dict, quick: bool) -> dict:
                     "Ridge on degree-8 monomials, PAPER.md s.4")
 def run(ctx) -> dict:
     from ..datasets import load_boston
-    from ..features import Standardizer, count_monomials
+    from ..polynomial.features import Standardizer, count_monomials
 
     q = QUICK if ctx.quick else None
     epochs = q["epochs"] if q else EPOCHS

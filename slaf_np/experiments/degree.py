@@ -34,7 +34,7 @@ Model and optimiser (identical for every degree, normalisation and task)
     clipping (clipping would hide the instability we measure), no weight decay.
 
 Divergence (a run counts as diverged if any of these happens)
-    1. :func:`slaf_np.train.fit` raises :class:`~slaf_np.train.TrainingDivergedError` (a NaN or
+    1. :func:`slaf_np.train.loop.fit` raises :class:`~slaf_np.train.TrainingDivergedError` (a NaN or
        infinite batch loss) or a ``ValueError`` about non-finite values inside the network (an
        activation overflowed float32 before the loss saw it);
     2. the final epoch's mean training loss is non-finite or above ``EXPLODE_FACTOR`` = 10 times
@@ -110,8 +110,8 @@ def make_task(task: str, rng: np.random.Generator, quick: bool) -> dict:
 
 def build(degree: int, normalize: bool, rng: np.random.Generator, width: int = WIDTH):
     """The 2-width-width-1 SLNN with SLAF of degree ``degree`` in both hidden layers."""
-    from ..layers import Dense, Sequential
-    from ..layers.slaf import SLAF
+    from ..nn import Dense, Sequential
+    from ..nn.slaf import SLAF
 
     return Sequential(Dense(2, width, rng=rng, init="glorot"),
                       SLAF(width, degree, normalize=normalize, rng=rng),
@@ -145,9 +145,9 @@ def train_one(data: dict, degree: int, normalize: bool, seed: int) -> dict:
 
     The initialisation and the batch order come from ``default_rng([seed, degree, normalize])``.
     """
-    from ..calibration import recalibrate
-    from ..optim import Adam
     from ..train import TrainingDivergedError, fit
+    from ..train.calibration import recalibrate
+    from ..train.optim import Adam
 
     rng = np.random.default_rng([seed, degree, int(normalize)])
     model = build(degree, normalize, rng)

@@ -99,8 +99,8 @@ def mnist_cnn_params(spec=MNIST_CNN, shared_fc_slaf: bool = False) -> tuple[int,
 
 
 def _build(widths, degrees, rng):
-    from ..layers import Dense, Sequential
-    from ..layers.slaf import SLAF
+    from ..nn import Dense, Sequential
+    from ..nn.slaf import SLAF
 
     layers = []
     for i, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True)):

@@ -34,7 +34,7 @@ import io
 
 import numpy as np
 
-from ..layers import Dense, ReLU, Sequential
+from ..nn import Dense, ReLU, Sequential
 from . import register
 
 PAPER = {"gc": 100.0, "emfn": 98.8, "relu": 77.2, "bn": 73.5, "ms": 56.3}
@@ -51,7 +51,7 @@ def build(routine: str, rng: np.random.Generator, width: int = WIDTH, degree: in
     if routine == "relu":
         return Sequential(Dense(2, width, rng=rng), ReLU(), Dense(width, width, rng=rng), ReLU(),
                           Dense(width, 1, rng=rng))
-    from ..layers.slaf import SLAF
+    from ..nn.slaf import SLAF
 
     def act():
         if routine == "bn":
@@ -70,9 +70,9 @@ def build(routine: str, rng: np.random.Generator, width: int = WIDTH, degree: in
 
 
 def _train_one(routine, data, seed, epochs, lr, ctx):
-    from ..calibration import recalibrate
-    from ..optim import Adam
     from ..train import evaluate, fit
+    from ..train.calibration import recalibrate
+    from ..train.optim import Adam
 
     (Xtr, ytr), (Xva, yva) = data
     rng = np.random.default_rng(seed)

@@ -140,7 +140,7 @@ def square_grid(n: int) -> np.ndarray:
 def make_network(act: str, depth: int, width: int, rng: np.random.Generator):
     """2 -> width (x depth) -> 1 with activation ``act``; Glorot weights, U(-0.2, 0.2) biases,
     float64."""
-    from ..layers import Dense, ReLU, Sequential, Tanh
+    from ..nn import Dense, ReLU, Sequential, Tanh
 
     Act = {"tanh": Tanh, "relu": ReLU}[act]
     layers, d_in = [], 2
@@ -238,8 +238,8 @@ def build_slnn(net, act: str, degree: int, ranges: list[np.ndarray]):
     layers (power basis in z) after the original ``Dense`` layers.
     """
     from ..approx import slaf_fit_to
-    from ..layers import Dense, Sequential
-    from ..layers.slaf import SLAF
+    from ..nn import Dense, Sequential
+    from ..nn.slaf import SLAF
 
     stable, power, fits, l = [], [], [], 0
     for m in net.layers:
@@ -380,8 +380,8 @@ def violations(rec: dict) -> list[dict]:
 
 def train_network(net, rng: np.random.Generator, epochs: int, verbose: bool = False) -> dict:
     """Fit ``net`` to :func:`target` on TRAIN_N uniform points (MSE, Adam); returns losses."""
-    from ..optim import Adam
     from ..train import fit
+    from ..train.optim import Adam
 
     X = rng.uniform(-1.0, 1.0, (TRAIN_N, 2))
     hist = fit(net, X, target(X), "mse", Adam(net, lr=TRAIN_LR), epochs=epochs,
@@ -393,11 +393,11 @@ def train_network(net, rng: np.random.Generator, epochs: int, verbose: bool = Fa
 def distill(net, act: str, degree: int, width: int, depth: int, rng: np.random.Generator,
             X_eval: np.ndarray, n: int, epochs: int, verbose: bool = False) -> dict:
     """Train an SLNN of ``net``'s shape (paper SLAF, degree k) to imitate ``net``; sup error."""
-    from ..calibration import recalibrate
-    from ..layers import Dense, Sequential
-    from ..layers.slaf import SLAF
-    from ..optim import Adam
+    from ..nn import Dense, Sequential
+    from ..nn.slaf import SLAF
     from ..train import TrainingDivergedError, fit
+    from ..train.calibration import recalibrate
+    from ..train.optim import Adam
 
     layers, d_in = [], 2
     for _ in range(depth):

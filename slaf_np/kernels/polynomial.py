@@ -3,7 +3,7 @@ r"""Numba kernels of :mod:`slaf_np.polynomial` (graded ranks, products, evaluati
 Monomials in ``d`` variables are ranked in graded order: by total degree, then, within a degree,
 by *decreasing* lexicographic order of the exponent vectors (``x_1^2, x_1 x_2, x_2^2`` for
 ``d = 2``). That is the order of ``itertools.combinations_with_replacement(range(d), k)`` on the
-variable multisets, of scikit-learn's ``PolynomialFeatures`` and of :mod:`slaf_np.features`.
+variable multisets, of scikit-learn's ``PolynomialFeatures`` and of :mod:`slaf_np.polynomial.features`.
 A polynomial of degree ``<= K`` is then a *dense graded vector* of length
 :math:`M(d, K) = \binom{d + K}{K}` whose entry ``r`` is the coefficient of the monomial of rank
 ``r``; a polynomial of lower degree is a prefix of it.
@@ -30,7 +30,7 @@ constant equals an earlier one times one variable, so a sample costs one multipl
 (:func:`evaluate`).
 
 Every kernel has a plain-NumPy twin (suffix ``_numpy``, same signature) that the tests compare
-with it. Cross-module calls between jitted functions are avoided (see :mod:`slaf_np._jit`).
+with it. Cross-module calls between jitted functions are avoided (see :mod:`slaf_np.kernels._jit`).
 
 The second half of the module holds the array algorithms that :mod:`slaf_np.polynomial` builds
 on them: the full basis and pair tables (cached), row-wise products of dense graded vectors,
@@ -310,7 +310,7 @@ def graded_basis(d: int, K: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     -------
     exponents : (M, d) int64, ``M = C(d + K, K)``; row ``r`` is the monomial of rank ``r``.
     parent, var : (M,) int64; monomial ``r >= 1`` is monomial ``parent[r]`` times
-        ``x_{var[r]}`` (``var`` the last variable present, as in :mod:`slaf_np.features`);
+        ``x_{var[r]}`` (``var`` the last variable present, as in :mod:`slaf_np.polynomial.features`);
         entry 0 (the constant) is -1. Read-only arrays.
     """
     G = binomial_table(d, K)

@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from . import polykernels as pk
-from .polynomial import Polynomial, PolynomialVector, count_monomials
+from ..kernels import polynomial as pk
+from .algebra import Polynomial, PolynomialVector, count_monomials
 
 
 class ExpansionState:
@@ -139,7 +139,7 @@ def _slaf(layer, s: ExpansionState, path: str) -> ExpansionState:
         raise MemoryError(f"expand: {_where(layer, path)} raises the degree to {k * K}: {len(P)} "
                           f"features x C({d} + {k * K}, {k * K}) = {count_monomials(d, k * K):,} "
                           f"coefficients each need {need / 2**30:.3g} GiB (limit "
-                          f"slaf_np.expansion.MAX_BYTES = {MAX_BYTES / 2**30:.3g} GiB)")
+                          f"slaf_np.polynomial.expansion.MAX_BYTES = {MAX_BYTES / 2**30:.3g} GiB)")
     if K == 0:                                                   # constant rows stay constant
         rows = np.polynomial.polynomial.polyval(s.rows[:, 0], P.T, tensor=False)[:, None]
         return ExpansionState(rows, 0, s.shape, d)
@@ -211,7 +211,7 @@ def _degree(layers: list, prefix: str) -> int:
 def degree_bound(model) -> int:
     """Product of the SLAF degrees along the network (PAPER.md claim 3).
 
-    A :class:`~slaf_np.layers.Residual` contributes ``max(1, degree bound of its body)`` since
+    A :class:`~slaf_np.nn.Residual` contributes ``max(1, degree bound of its body)`` since
     ``x + F(x)`` keeps the degree of ``x``. Raises ``ValueError`` naming the first
     non-polynomial layer. Equal to ``expand(model).degree`` for generic weights.
     """
@@ -239,7 +239,7 @@ def expand(model, n_inputs: int | None = None, *, input_shape: tuple | None = No
     Parameters
     ----------
     model : Module
-        A :class:`~slaf_np.layers.Sequential` (or a single layer) made of Dense, SLAF with a
+        A :class:`~slaf_np.nn.Sequential` (or a single layer) made of Dense, SLAF with a
         polynomial basis (normalised or not, shared or not, dense or per channel), BatchNorm
         (running statistics), Identity, Dropout, Flatten, Reshape, AvgPool2D, Residual and nested
         Sequential. Other layers: see :func:`register_expansion`.
@@ -273,7 +273,7 @@ def expand(model, n_inputs: int | None = None, *, input_shape: tuple | None = No
     degree-8 polynomial with C(21, 8) = 203,490 terms; its largest step is 64 row products of
     2,380-term vectors.
     """
-    from .layers.base import Module
+    from ..nn.base import Module
 
     if not isinstance(model, Module):
         raise TypeError(f"expand: expected a Module (e.g. a Sequential of layers), got "

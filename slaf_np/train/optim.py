@@ -34,7 +34,7 @@ parameter keys) instead of ``"match"``. :func:`param_groups` does the selection.
 **Learning-rate schedules.** :class:`StepSchedule` gives the rate of the default group at an
 iteration or epoch; :meth:`Optimizer.set_lr` applies it as a *multiplier* ``rate / lr`` of every
 group's base rate, so groups keep their ratio to the default rate (a SLAF group at ``5 lr`` stays at
-five times the scheduled rate). :func:`slaf_np.train.fit` calls it for you.
+five times the scheduled rate). :func:`slaf_np.train.loop.fit` calls it for you.
 
 **Coupled penalties.** :class:`CoupledPenalty` is the other convention, Keras's
 ``kernel_regularizer``: the penalty ``l1 ||p||_1 + l2 ||p||^2`` is part of the loss, so its
@@ -51,7 +51,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from .layers.base import Module, check_range
+from ..nn.base import Module, check_range
 
 __all__ = ["Optimizer", "SGD", "Adam", "StepSchedule", "CoupledPenalty", "param_groups",
            "named_leaves", "adam_update", "global_norm", "FUSED_MIN_SIZE"]
@@ -208,7 +208,7 @@ class CoupledPenalty:
         R = sum_p l1 sum |p| + l2 sum p^2        dR/dp = l1 sign(p) + 2 l2 p
 
     :meth:`add_gradients` (or calling the object) adds ``dR/dp`` to ``model.grads``: call it after
-    ``backward`` and before ``optimizer.step()`` (as :func:`slaf_np.train.fit` does with
+    ``backward`` and before ``optimizer.step()`` (as :func:`slaf_np.train.loop.fit` does with
     ``penalty=``), so Adam normalises penalty and data gradient together, as
     ``kernel_regularizer`` does in Keras. Compare the decoupled ``l1`` / ``l2`` of the optimisers
     (module docstring), applied after the update.
@@ -371,7 +371,7 @@ class Optimizer:
         """Everything :meth:`load_state_dict` restores: step count, rate scale, per-key state.
 
         Arrays are copies; the dict is JSON-able apart from them and can be passed to
-        :func:`slaf_np.io.save` as ``extra``.
+        :func:`slaf_np.nn.io.save` as ``extra``.
         """
         return {"type": type(self).__name__, "t": self.t, "lr_scale": self.lr_scale,
                 "state": {k: {n: a.copy() for n, a in s.items()} for k, s in self.state.items()}}
@@ -563,7 +563,7 @@ def _fused_adam():
     """
     global _FUSED
     if _FUSED is None:
-        from ._jit import njit
+        from ..kernels._jit import njit
 
         _FUSED = njit(error_model="numpy")(_adam_loop)
     return _FUSED

@@ -45,7 +45,7 @@ def configure_threading() -> None:
     OpenBLAS reads the variable when it is loaded, that is when NumPy is first imported: it takes
     effect only if ``slaf_np`` is imported before NumPy (as in the ``slaf-np`` command), or when
     set in the environment. :func:`slaf_np.threads.blas_thread_timeout` tells the value in force.
-    (The kernels' own threads are plain threads, see :func:`slaf_np.kernels._run`: numba's
+    (The kernels' own threads are plain threads, see :func:`slaf_np.kernels.slaf._run`: numba's
     threading layers are not used.)
     """
     for name, value in THREAD_DEFAULTS.items():

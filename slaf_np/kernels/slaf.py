@@ -74,7 +74,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from . import bases
+from .. import bases
 from ._jit import njit
 
 __all__ = ["CODES", "POLYNOMIAL_CODES", "recurrence", "forward_train", "forward_eval",

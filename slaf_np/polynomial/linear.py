@@ -60,7 +60,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._jit import njit
+from ..kernels._jit import njit
 
 __all__ = ["ridge", "lasso_cd", "LassoResult", "predict_linear", "alpha_max",
            "lasso_working_set", "ridge_cv", "gram"]

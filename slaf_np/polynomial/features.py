@@ -23,7 +23,7 @@ exactly in the lexicographic order above, so the table is built degree by degree
 
 Memory: the output is allocated once (``N * M * itemsize`` bytes: 658 MB for 404 x 203,490 float64,
 329 MB in float32) and filled in place; nothing else of that size is created. It is Fortran
-(column-major) ordered by default, the layout :func:`slaf_np.linear.lasso_cd` reads without a copy.
+(column-major) ordered by default, the layout :func:`slaf_np.polynomial.linear.lasso_cd` reads without a copy.
 
 :class:`Standardizer` fits column means and standard deviations on training data and applies them
 to any data, optionally in place (no second copy of a 658 MB matrix).
@@ -36,7 +36,7 @@ import math
 
 import numpy as np
 
-from ._jit import njit
+from ..kernels._jit import njit
 
 __all__ = ["count_monomials", "monomial_exponents", "monomial_parents", "polynomial_features",
            "Standardizer"]

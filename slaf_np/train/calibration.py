@@ -8,12 +8,12 @@ powers lag behind the weights, and the evaluation-mode network (which uses them)
 network that was trained. :func:`recalibrate` fixes the weights and re-estimates every statistic
 from data, which removes the lag (and the noise of the last batches) entirely.
 
-What it sets. For each :class:`~slaf_np.layers.slaf.SLAF`: ``running_max`` (``scaling="max"``:
+What it sets. For each :class:`~slaf_np.nn.slaf.SLAF`: ``running_max`` (``scaling="max"``:
 the max of ``|z|`` over all the data, i.e. the batch max of the data taken as one batch),
 ``bn_running_mean`` / ``bn_running_var`` (``scaling="batchnorm"``), then ``running_mean`` /
 ``running_var`` of the terms of the scaled input (``normalize=True``), and ``input_min`` /
 ``input_max`` (the range of ``z`` over the data, used by the plots). For each
-:class:`~slaf_np.layers.norm.BatchNorm`: ``running_mean`` / ``running_var``. Variances are the
+:class:`~slaf_np.nn.norm.BatchNorm`: ``running_mean`` / ``running_var``. Variances are the
 biased ones, as in training. Afterwards a single layer's evaluation-mode output on ``X`` equals its
 training-mode output on ``X`` taken as one batch.
 
@@ -41,10 +41,10 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from . import kernels
-from .layers.base import Module, check_input
-from .layers.norm import BatchNorm
-from .layers.slaf import SLAF
+from ..kernels import slaf as kernels
+from ..nn.base import Module, check_input
+from ..nn.norm import BatchNorm
+from ..nn.slaf import SLAF
 
 __all__ = ["recalibrate", "statistic_layers", "layer_inputs"]
 

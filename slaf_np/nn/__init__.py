@@ -1,11 +1,13 @@
-"""Layers: the Module protocol and every layer, re-exported here."""
+"""The neural-network engine: the Module protocol and every layer, re-exported here."""
 
-from .activations import ELU, Flatten, Identity, LeakyReLU, ReLU, Sigmoid, SiLU, Tanh
+from .activations import ELU, Identity, LeakyReLU, ReLU, Sigmoid, SiLU, Tanh
 from .base import Module
 from .containers import Residual, Sequential
 from .dense import Dense
-from .norm import BatchNorm, Dropout
-from .pool import AvgPool2D, MaxPool2D, Reshape
+from .dropout import Dropout
+from .norm import BatchNorm
+from .pool import AvgPool2D, MaxPool2D
+from .shape import Flatten, Reshape
 from .slaf import SLAF
 
 LAYERS: dict[str, type] = {
@@ -16,7 +18,7 @@ LAYERS: dict[str, type] = {
 
 
 def register_layer(cls: type) -> type:
-    """Make a layer class known to :mod:`slaf_np.io` (save/load) by its name."""
+    """Make a layer class known to :mod:`slaf_np.nn.io` (save/load) by its name."""
     LAYERS[cls.__name__] = cls
     return cls
 

@@ -18,7 +18,7 @@ FLOAT_DTYPES = (np.float32, np.float64)
 
 
 class NonFiniteError(ValueError):
-    """A layer's input holds NaN or infinity (a ``ValueError``; :func:`slaf_np.train.fit` turns
+    """A layer's input holds NaN or infinity (a ``ValueError``; :func:`slaf_np.train.loop.fit` turns
     one raised inside the network into a ``TrainingDivergedError``)."""
 
 
@@ -27,7 +27,7 @@ class Module:
 
     Subclasses set ``self.params`` / ``self.grads`` / ``self.buffers`` and implement
     :meth:`forward` and :meth:`backward`. :meth:`config` returns the constructor arguments needed
-    to rebuild the module (used by :mod:`slaf_np.io`).
+    to rebuild the module (used by :mod:`slaf_np.nn.io`).
     """
 
     def __init__(self) -> None:

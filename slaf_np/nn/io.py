@@ -16,7 +16,7 @@ A leaf is rebuilt as ``LAYERS[class](**config)``, cast with ``astype(dtype)`` an
 stored arrays, which must match the rebuilt model's keys, shapes and dtypes exactly (so predictions
 are bit-identical after a round trip). Constructor arguments that are not configuration (``rng``)
 take their defaults: a loaded Dropout draws fresh masks. Layers that register themselves with
-:func:`slaf_np.layers.register_layer` are found by name; the modules of :mod:`slaf_np.layers` are
+:func:`slaf_np.nn.register_layer` are found by name; the modules of :mod:`slaf_np.nn` are
 imported on demand when a name is missing.
 
 Writes are atomic (:func:`slaf_np.utils.atomic_write_bytes`): the file is built in memory, written
@@ -35,10 +35,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import layers as _layers
-from .layers import LAYERS, Residual
-from .layers.base import Module
-from .utils import atomic_write_bytes, to_json
+from .. import nn as _layers
+from ..utils import atomic_write_bytes, to_json
+from . import LAYERS, Residual
+from .base import Module
 
 __all__ = ["save", "load", "describe", "build", "FORMAT", "VERSION"]
 
@@ -59,8 +59,8 @@ def describe(model: Module) -> dict:
     """The JSON-able architecture of ``model`` (see the module docstring)."""
     name = type(model).__name__
     if LAYERS.get(name) is not type(model):
-        raise ValueError(f"save: layer class {name} is not registered in slaf_np.layers.LAYERS; "
-                         f"decorate it with slaf_np.layers.register_layer")
+        raise ValueError(f"save: layer class {name} is not registered in slaf_np.nn.LAYERS; "
+                         f"decorate it with slaf_np.nn.register_layer")
     children = _children(model)
     if children is not None:
         return {"class": name, "layers": [describe(m) for m in children]}
@@ -137,7 +137,7 @@ def save(model: Module, path: str | os.PathLike, extra: dict | None = None) -> P
     -------
     Path
     """
-    from . import __version__
+    from .. import __version__
 
     arrays: list[np.ndarray] = []
     header = {"format": FORMAT, "version": VERSION, "slaf_np": __version__,
@@ -164,7 +164,7 @@ def _read(path) -> dict[str, np.ndarray]:
                          f"an .npz archive): {e}") from e
     if isinstance(f, np.ndarray):
         raise ValueError(f"load: {path} holds a single .npy array of shape {f.shape}, not a "
-                         f"slaf_np model (.npz written by slaf_np.io.save)")
+                         f"slaf_np model (.npz written by slaf_np.nn.io.save)")
     try:
         with f:
             return {k: f[k] for k in f.files}
@@ -196,7 +196,7 @@ def load(path: str | os.PathLike, with_extra: bool = False):
     data = _read(path)
     if HEADER not in data:
         raise ValueError(f"load: {path} is an .npz without a slaf_np header (arrays "
-                         f"{sorted(data)[:8]}); it was not written by slaf_np.io.save")
+                         f"{sorted(data)[:8]}); it was not written by slaf_np.nn.io.save")
     try:
         header = json.loads(data.pop(HEADER).tobytes().decode())
     except (UnicodeDecodeError, json.JSONDecodeError) as e:

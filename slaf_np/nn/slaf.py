@@ -20,7 +20,7 @@ Backward (sums over the M = N (or N H W) values of each feature; ``s_i = sqrt(va
              =  dP^_i / s_i                                            (evaluation, raw terms)
     dx^      = sum_i dP_i g_i'(x^)
 
-(the two mean terms are batch norm's gradient through mu_i and var_i; see layers/norm.py), then
+(the two mean terms are batch norm's gradient through mu_i and var_i; see nn/norm.py), then
 through the scaling:
 
 * ``"max"`` (MS): ``x^ = z / q``, ``q = m M + n`` per feature, ``M = max |z|`` over the batch (and
@@ -32,9 +32,9 @@ through the scaling:
 * ``"sample_max"`` (EMFN): the same with ``M`` the max of ``|z|`` over the features (and space) of
   each sample, ``q`` per sample, ``m`` and ``n`` learnable (``dn = sum_n dq_n``), in both modes.
 * ``"batchnorm"`` (GC): ``x^ = gamma (z - mu) / s + beta`` (batch norm with its own affine
-  parameters and ``bn_running_*`` buffers, eps 1e-3); its backward is layers/norm.py's.
+  parameters and ``bn_running_*`` buffers, eps 1e-3); its backward is nn/norm.py's.
 
-The k terms are evaluated by the fused kernels of :mod:`slaf_np.kernels` (polynomial bases) or by
+The k terms are evaluated by the fused kernels of :mod:`slaf_np.kernels.slaf` (polynomial bases) or by
 their NumPy twins (``backend="numpy"``, and always for ``fourier``).
 """
 
@@ -81,9 +81,9 @@ INITS = ("paper", "identity", *TARGETS)
 
 
 def _kernels():
-    """:mod:`slaf_np.kernels`, imported on first use so that importing the layers does not import
+    """:mod:`slaf_np.kernels.slaf`, imported on first use so that importing the layers does not import
     numba (``import slaf_np`` stays fast)."""
-    from .. import kernels
+    from ..kernels import slaf as kernels
 
     return kernels
 

@@ -1,4 +1,4 @@
-"""Fixed element-wise activations and shape-only layers (Identity, Flatten).
+"""Fixed element-wise activations (and Identity).
 
 Each backward is ``dx = dy * f'(z)`` with ``f'`` written in terms of what forward cached:
 
@@ -138,20 +138,3 @@ class ELU(_Elementwise):
 
     def config(self) -> dict:
         return {"alpha": self.alpha}
-
-
-class Flatten(Module):
-    """Reshape ``(N, ...)`` to ``(N, prod(...))``."""
-
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        check_input(self, x)
-        self._cache = x.shape
-        return x.reshape(x.shape[0], -1)
-
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        shape = self._cache
-        check_grad(self, dy, (shape[0], int(np.prod(shape[1:]))))
-        return dy.reshape(shape)
-
-    def output_shape(self, input_shape: tuple) -> tuple:
-        return (input_shape[0], int(np.prod(input_shape[1:])))

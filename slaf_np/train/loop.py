@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .layers.base import NonFiniteError, as_rng, check_positive_int
+from ..nn.base import NonFiniteError, as_rng, check_positive_int
 from .losses import get_loss
 
 __all__ = ["fit", "evaluate", "predict", "History", "TrainingDivergedError", "accuracy", "rmse",
@@ -227,7 +227,7 @@ def evaluate(model, X: np.ndarray, y: np.ndarray, loss, metric=None,
     Parameters
     ----------
     loss : str or callable
-        A name known to :func:`slaf_np.losses.get_loss`, or a callable
+        A name known to :func:`slaf_np.train.losses.get_loss`, or a callable
         ``(pred, y) -> (value, dpred)``.
     metric : {"accuracy", "rmse"}, callable or None
         Batch metrics are combined exactly (counts and squared errors are summed); a callable's
@@ -237,7 +237,7 @@ def evaluate(model, X: np.ndarray, y: np.ndarray, loss, metric=None,
     -------
     (float, float or None)
         The mean loss (batch means weighted by batch size, equal to the full-batch loss for the
-        losses of :mod:`slaf_np.losses`) and the metric.
+        losses of :mod:`slaf_np.train.losses`) and the metric.
     """
     batch_size = check_positive_int(batch_size, "batch_size", "evaluate")
     loss_fn = get_loss(loss)
@@ -277,7 +277,7 @@ def fit(model, X: np.ndarray, y: np.ndarray, loss, optimizer, epochs: int, batch
         Targets (float targets are cast like ``X``; integer labels are kept).
     loss : str or callable
         See :func:`evaluate`.
-    optimizer : slaf_np.optim.Optimizer
+    optimizer : slaf_np.train.optim.Optimizer
     epochs, batch_size : int
         The last batch of an epoch may be smaller (see ``drop_last``).
     validation : (X_val, y_val), optional
@@ -288,7 +288,7 @@ def fit(model, X: np.ndarray, y: np.ndarray, loss, optimizer, epochs: int, batch
         Training values come from the training-mode batch outputs of the epoch.
     eval_every : int, optional
         Also evaluate the validation metric every this many iterations (into ``History.evals``).
-    schedule : slaf_np.optim.StepSchedule or callable with a ``unit``, optional
+    schedule : slaf_np.train.optim.StepSchedule or callable with a ``unit``, optional
         ``optimizer.set_lr(schedule(t))`` before each iteration (``unit="iteration"``, t counting
         iterations from 0) or each epoch (``unit="epoch"``).
     keep : {"last", "best", None}
@@ -297,7 +297,7 @@ def fit(model, X: np.ndarray, y: np.ndarray, loss, optimizer, epochs: int, batch
         ``validation``. Both keep a copy of the last good weights for the divergence guard;
         ``None`` keeps no copy (a divergence leaves the weights as they were at the failing step).
     checkpoint : path, optional
-        Saved (:func:`slaf_np.io.save`, atomic) at the end of every epoch with finite weights, or
+        Saved (:func:`slaf_np.nn.io.save`, atomic) at the end of every epoch with finite weights, or
         with ``keep="best"`` whenever the validation result improves. ``extra`` holds the epoch,
         iteration, history and ``optimizer.state_dict()``.
     verbose : bool
@@ -311,7 +311,7 @@ def fit(model, X: np.ndarray, y: np.ndarray, loss, optimizer, epochs: int, batch
         used. Ignored when ``N < batch_size``.
     penalty : callable, optional
         ``penalty(model)`` after ``model.backward`` and before ``optimizer.step()``, to add terms
-        to ``model.grads``, e.g. a :class:`slaf_np.optim.CoupledPenalty` (Keras-style regularisers
+        to ``model.grads``, e.g. a :class:`slaf_np.train.optim.CoupledPenalty` (Keras-style regularisers
         whose gradients go through the optimiser).
 
     Raises
@@ -333,7 +333,7 @@ def fit(model, X: np.ndarray, y: np.ndarray, loss, optimizer, epochs: int, batch
     if unit not in (None, "iteration", "epoch"):
         raise ValueError(f"fit: schedule.unit must be 'iteration' or 'epoch', got {unit!r}")
     if not (callable(getattr(optimizer, "step", None)) and hasattr(optimizer, "model")):
-        raise TypeError(f"fit: optimizer must be a slaf_np.optim optimiser (e.g. Adam(model)), "
+        raise TypeError(f"fit: optimizer must be a slaf_np.train.optim optimiser (e.g. Adam(model)), "
                         f"got {type(optimizer).__name__}")
     if optimizer.model is not model:
         raise ValueError("fit: the optimizer was built for another model; build it from the "
@@ -445,7 +445,7 @@ def fit(model, X: np.ndarray, y: np.ndarray, loss, optimizer, epochs: int, batch
         elif keep == "last":
             good, good_epoch = _snapshot(model), epoch
         if checkpoint is not None and (keep != "best" or improved):
-            from .io import save
+            from ..nn.io import save
 
             save(model, checkpoint, extra={"epoch": epoch, "iteration": it,
                                            "history": hist.to_dict(),

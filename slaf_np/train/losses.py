@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .layers.activations import sigmoid
+from ..nn.activations import sigmoid
 
 __all__ = ["mse", "softmax_cross_entropy", "sigmoid_binary_cross_entropy", "LOSSES", "get_loss",
            "logsumexp", "softmax"]

@@ -15,7 +15,7 @@ A :class:`Polynomial` in ``d`` variables :math:`x_1 .. x_d` is a list of distinc
 
 kept in *graded order*: by total degree, then by decreasing lexicographic order of the exponents
 (``1, x_1, x_2, x_1^2, x_1 x_2, x_2^2, ...``; the order of scikit-learn's ``PolynomialFeatures``
-and :mod:`slaf_np.features`; rank formula in :mod:`slaf_np.polykernels`). Exact zeros are dropped
+and :mod:`slaf_np.polynomial.features`; rank formula in :mod:`slaf_np.kernels.polynomial`). Exact zeros are dropped
 after every operation, so ``n_terms`` counts the non-zero coefficients; tiny non-zero values
 that rounding leaves behind are kept (drop them with :meth:`Polynomial.prune`). The zero
 polynomial has no terms and degree -1. Polynomials are immutable.
@@ -27,7 +27,7 @@ Algorithms
   number of pairs, by sorting the ranks otherwise.
 * Evaluation: the monomials are closed under *parents* (drop one unit of the last variable
   present); each monomial's value is its parent's times one variable, one multiply per monomial
-  and sample (:func:`slaf_np.polykernels.evaluate`).
+  and sample (:func:`slaf_np.kernels.polynomial.evaluate`).
 * Substitution :math:`p(q_1(x), .., q_d(x))` (:meth:`Polynomial.compose`,
   :meth:`Polynomial.affine`): Horner's scheme on the parent tree,
   :math:`S(m) = c_m + \sum_{\text{children } m'} q_{v(m')} S(m')`, one degree level at a time,
@@ -47,10 +47,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import polykernels as pk
+from ..kernels import polynomial as pk
 
-__all__ = ["Polynomial", "PolynomialVector", "expand", "degree_bound", "count_monomials",
-           "register_expansion", "ExpansionState", "MAX_BYTES"]
+__all__ = ["Polynomial", "PolynomialVector", "count_monomials"]
 
 
 def count_monomials(d: int, K: int) -> int:
@@ -536,13 +535,3 @@ class PolynomialVector:
     def __repr__(self) -> str:
         return (f"PolynomialVector(shape={self.shape}, d={self.d}, degree={self.degree}, "
                 f"n_terms={self.n_terms})")
-
-
-# The network expansion lives in its own module; re-exported here (the contract's name).
-from .expansion import (  # noqa: E402
-    MAX_BYTES,
-    ExpansionState,
-    degree_bound,
-    expand,
-    register_expansion,
-)
