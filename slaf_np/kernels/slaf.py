@@ -695,13 +695,15 @@ def _backward_block(dy2, x2, dx, gsum, dsum, S, al, be, a, mean, std, train, d0,
 
 # ----------------------------------------------------------------------------- public wrappers
 
-def _check(x: np.ndarray, code: int, where: str) -> np.ndarray:
+def _check(x: np.ndarray, code, where: str) -> np.ndarray:
+    if isinstance(code, str):
+        code = CODES.get(code, -1)
     if x.ndim != 3:
         raise ValueError(f"kernels.{where}: expected x of shape (N, D, S), got {x.shape}")
     if code not in POLYNOMIAL_CODES:
         raise ValueError(f"kernels.{where}: no numba kernel for basis code {code} "
                          f"({NAMES.get(code, '?')}); use the *_numpy twin")
-    return np.ascontiguousarray(x)
+    return np.ascontiguousarray(x), code
 
 
 PARALLEL_MIN_WORK = 1 << 16
@@ -815,7 +817,7 @@ def forward_train(x: np.ndarray, code: int, a: np.ndarray, b: np.ndarray, eps: f
     mean, var : ndarray (D, k), float64
         Batch mean and biased variance of each term.
     """
-    x = _check(x, code, "forward_train")
+    x, code = _check(x, code, "forward_train")
     a = _f64(a)
     mean = np.empty(a.shape)
     var = np.empty(a.shape)
@@ -832,7 +834,7 @@ def forward_eval(x: np.ndarray, code: int, a: np.ndarray, b: np.ndarray, mean: n
     terms.
     Returns y (N, D, S) in x's dtype.
     """
-    x = _check(x, code, "forward_eval")
+    x, code = _check(x, code, "forward_eval")
     a = _f64(a)
     y = np.empty_like(x)
     _forward(x, y, code, a, _f64(b), _f64(mean), _f64(std), 0.0, False, True)
@@ -842,7 +844,7 @@ def forward_eval(x: np.ndarray, code: int, a: np.ndarray, b: np.ndarray, mean: n
 def term_stats(x: np.ndarray, code: int, k: int):
     """Mean and biased variance (D, k), float64, of g_1..g_k over the N * S values of each
     feature (Welford, then Chan's merge)."""
-    x = _check(x, code, "term_stats")
+    x, code = _check(x, code, "term_stats")
     D = x.shape[1]
     mean = np.empty((D, k))
     var = np.empty((D, k))
@@ -885,7 +887,7 @@ def backward_eval(dy: np.ndarray, x: np.ndarray, code: int, a: np.ndarray, mean:
 
 def _backward_call(dy, x, code, a, mean, std, training: bool, where: str):
     """The shared launch of :func:`backward_train` and :func:`backward_eval`."""
-    x = _check(x, code, where)
+    x, code = _check(x, code, where)
     N, D, S = x.shape
     dy = np.ascontiguousarray(dy, dtype=x.dtype).reshape(N, D * S)
     a = _f64(a)
