@@ -6,15 +6,9 @@ training loop, expansion, plotting) are loaded on first use, so ``import slaf_np
 compiles nothing.
 """
 
-from .kernels._jit import configure_cache as _configure_cache
-from .kernels._jit import configure_threading as _configure_threading
+import importlib
 
-_configure_cache()  # both before numba is imported anywhere
-_configure_threading()
-
-import importlib  # noqa: E402
-
-from .nn import (  # noqa: E402
+from .nn import (
     ELU,
     BatchNorm,
     Dense,
