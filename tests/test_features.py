@@ -10,10 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import monomial_dims, seeds
 
+from slaf_np.kernels import features as fk
+from slaf_np.kernels.features import fill_features, fill_features_numpy
 from slaf_np.polynomial.features import (
     Standardizer,
-    _fill_features,
-    _fill_features_numpy,
     _polynomial_features_numpy,
     count_monomials,
     monomial_exponents,
@@ -75,6 +75,18 @@ def test_parent_times_variable_is_the_monomial(dK):
     assert np.all(np.diff(deg) >= 0)  # graded
 
 
+def test_one_source_for_the_count_and_the_order():
+    """features, algebra and expansion read the count and the parent table from monomials."""
+    from slaf_np.polynomial import algebra, features, monomials
+
+    assert features.count_monomials is algebra.count_monomials is monomials.count_monomials
+    E, parent, var = monomials.graded_basis(4, 3)
+    np.testing.assert_array_equal(monomial_exponents(4, 3), E)
+    for a, b in zip(monomial_parents(4, 3), (parent, var), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not E.flags.writeable and monomial_exponents(4, 3).flags.writeable
+
+
 def test_returned_tables_are_copies():
     E = monomial_exponents(3, 2)
     E[0, 0] = 99
@@ -118,16 +130,21 @@ def test_kernel_twins_agree_on_both_loop_orders():
             a = np.empty((7, parent.size - skip), order=order)
             b = np.empty((7, parent.size - skip), order=order)
             Xw = np.asfortranarray(X) if by_column else np.ascontiguousarray(X)
-            _fill_features(Xw, parent, var, skip, by_column, a)
-            _fill_features_numpy(Xw, parent, var, skip, by_column, b)
+            fill_features(Xw, parent, var, skip, by_column, a)
+            fill_features_numpy(Xw, parent, var, skip, by_column, b)
             np.testing.assert_array_equal(a, b)
 
 
-def test_numpy_twin_blocks_respect_parents():
-    # more columns than one block of the twin: force small blocks through a wide, short X
+@pytest.mark.parametrize("chunk", [fk.CHUNK_ELEMENTS, 14, 2])
+def test_numpy_twin_blocks_respect_parents(monkeypatch, chunk):
+    # blocks of 7 or 1 columns for N = 2 (fewer than one degree holds): each block must still
+    # wait for the parents computed by the block before it
+    monkeypatch.setattr(fk, "CHUNK_ELEMENTS", chunk)
     rng = np.random.default_rng(4)
     X = rng.standard_normal((2, 6))
-    np.testing.assert_array_equal(polynomial_features(X, 6), _polynomial_features_numpy(X, 6))
+    for bias in (True, False):
+        np.testing.assert_array_equal(polynomial_features(X, 6, include_bias=bias),
+                                      _polynomial_features_numpy(X, 6, include_bias=bias))
 
 
 def test_dtypes():

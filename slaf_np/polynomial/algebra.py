@@ -15,23 +15,25 @@ A :class:`Polynomial` in ``d`` variables :math:`x_1 .. x_d` is a list of distinc
 
 kept in *graded order*: by total degree, then by decreasing lexicographic order of the exponents
 (``1, x_1, x_2, x_1^2, x_1 x_2, x_2^2, ...``; the order of scikit-learn's ``PolynomialFeatures``
-and :mod:`slaf_np.polynomial.features`; rank formula in :mod:`slaf_np.kernels.polynomial`). Exact zeros are dropped
-after every operation, so ``n_terms`` counts the non-zero coefficients; tiny non-zero values
-that rounding leaves behind are kept (drop them with :meth:`Polynomial.prune`). The zero
-polynomial has no terms and degree -1. Polynomials are immutable.
+and of :mod:`slaf_np.polynomial.features`, enumerated by :mod:`slaf_np.polynomial.monomials`).
+Exact zeros are dropped after every operation, so ``n_terms`` counts the non-zero coefficients;
+tiny non-zero values that rounding leaves behind are kept (drop them with
+:meth:`Polynomial.prune`). The zero polynomial has no terms and degree -1. Polynomials are
+immutable.
 
 Algorithms
 ----------
+In :mod:`slaf_np.polynomial.arithmetic`, with the loops in :mod:`slaf_np.kernels.polynomial`:
+
 * Product: coefficient ``a_i b_j`` goes to ``rank(e_i + e_j)`` (closed form, numba), summed in a
   dense vector of the result's ``C(d + K, K)`` entries when that is not much larger than the
   number of pairs, by sorting the ranks otherwise.
 * Evaluation: the monomials are closed under *parents* (drop one unit of the last variable
   present); each monomial's value is its parent's times one variable, one multiply per monomial
-  and sample (:func:`slaf_np.kernels.polynomial.evaluate`).
+  and sample.
 * Substitution :math:`p(q_1(x), .., q_d(x))` (:meth:`Polynomial.compose`,
-  :meth:`Polynomial.affine`): Horner's scheme on the parent tree,
-  :math:`S(m) = c_m + \sum_{\text{children } m'} q_{v(m')} S(m')`, one degree level at a time,
-  on dense graded vectors.
+  :meth:`Polynomial.affine`): Horner's scheme on the parent tree, one degree level at a time, on
+  dense graded vectors.
 
 :func:`expand` pushes the network's input through the layers as a matrix of dense graded vectors
 (one row per feature, per-sample tensors flattened in C order): a Dense layer is a matrix product
@@ -47,21 +49,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..kernels import polynomial as pk
+from ..kernels.polynomial import binomial_table
+from . import arithmetic
+from .monomials import canonical, count_monomials, exponents_of, locate, ranks_of
 
 __all__ = ["Polynomial", "PolynomialVector", "count_monomials"]
-
-
-def count_monomials(d: int, K: int) -> int:
-    """Number of monomials of degree ``<= K`` in ``d`` variables, ``C(d + K, K)`` (exact int).
-
-    >>> count_monomials(13, 8)
-    203490
-    """
-    for name, v in (("d", d), ("K", K)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
-            raise ValueError(f"count_monomials: {name} must be an integer >= 0, got {v!r}")
-    return math.comb(int(d) + int(K), int(K))
 
 
 def _as_points(X, d: int, where: str) -> tuple[np.ndarray, bool]:
@@ -139,7 +131,7 @@ class Polynomial:
             raise ValueError(f"Polynomial: n_vars={n_vars} but exponents have {E.shape[1]} columns")
         if E.size and (E.min() < 0 or not np.all(E == np.round(E))):
             raise ValueError("Polynomial: exponents must be non-negative integers")
-        E, c = pk.canonical(E.astype(np.int64), c)
+        E, c = canonical(E.astype(np.int64), c)
         self._set(E, c)
 
     def _set(self, E: np.ndarray, c: np.ndarray) -> None:
@@ -198,7 +190,7 @@ class Polynomial:
             raise ValueError(f"Polynomial.from_dense: length {len(v)} is not C(d + K, K) for "
                              f"d={d}")
         nz = np.flatnonzero(v)
-        return cls._make(pk.exponents_of(nz, d, pk.binomial_table(d, K)), v[nz])
+        return cls._make(exponents_of(nz, d, binomial_table(d, K)), v[nz])
 
     # -- description --------------------------------------------------------------------------
     @property
@@ -246,7 +238,7 @@ class Polynomial:
         if K < self.degree:
             raise ValueError(f"to_dense: K={K} is below the degree {self.degree}")
         v = np.zeros(math.comb(self._d + K, K))
-        v[pk.ranks_of(self._E, pk.binomial_table(self._d, K))] = self._c
+        v[ranks_of(self._E, binomial_table(self._d, K))] = self._c
         return v
 
     # -- arithmetic ---------------------------------------------------------------------------
@@ -290,7 +282,7 @@ class Polynomial:
         q = self._coerce(other)
         if q is None:
             return NotImplemented
-        return Polynomial._make(*pk.multiply(self._E, self._c, q._E, q._c))
+        return Polynomial._make(*arithmetic.multiply(self._E, self._c, q._E, q._c))
 
     __rmul__ = __mul__
 
@@ -342,9 +334,9 @@ class Polynomial:
         return Polynomial(E, c)
 
     # -- evaluation and substitution ----------------------------------------------------------
-    def _get_plan(self) -> pk.Plan:
+    def _get_plan(self) -> arithmetic.Plan:
         if self._plan_cache is None:
-            self._plan_cache = pk.evaluation_plan(self._E)
+            self._plan_cache = arithmetic.evaluation_plan(self._E)
         return self._plan_cache
 
     def __call__(self, X) -> np.ndarray | float:
@@ -353,7 +345,7 @@ class Polynomial:
         if not len(self._c):
             y = np.zeros(X.shape[0])
         else:
-            y = pk.evaluate_plan(self._get_plan(), self._c[:, None], X)[:, 0]
+            y = arithmetic.evaluate_plan(self._get_plan(), self._c[:, None], X)[:, 0]
         return float(y[0]) if single else y
 
     evaluate = __call__
@@ -375,7 +367,7 @@ class Polynomial:
     def _compose_rows(self, Q: np.ndarray, Kq: int, n: int) -> Polynomial:
         if not len(self._c):
             return Polynomial.zero(n)
-        v = pk.compose_dense(self._get_plan(), self._c, Q, Kq, n)
+        v = arithmetic.compose_dense(self._get_plan(), self._c, Q, Kq, n)
         return Polynomial.from_dense(v, n)
 
     def affine(self, A, c=None) -> Polynomial:
@@ -458,11 +450,11 @@ class PolynomialVector:
         if any(p.d != d for p in polys):
             raise ValueError("PolynomialVector: the polynomials must share d")
         E = np.concatenate([p.exponents for p in polys])
-        E, _ = pk.canonical(E, np.ones(len(E)))
+        E, _ = canonical(E, np.ones(len(E)))
         C = np.zeros((len(polys), len(E)))
         for f, p in enumerate(polys):
             if p.n_terms:
-                C[f, pk.locate(E, p.exponents)] = p.coefs
+                C[f, locate(E, p.exponents)] = p.coefs
         self._set(E, C, shape)
 
     def _set(self, E, C, shape) -> None:
@@ -527,8 +519,8 @@ class PolynomialVector:
             y = np.zeros((X.shape[0], self.n_outputs))
         else:
             if self._plan_cache is None:
-                self._plan_cache = pk.evaluation_plan(self._E)
-            y = pk.evaluate_plan(self._plan_cache, np.ascontiguousarray(self._C.T), X)
+                self._plan_cache = arithmetic.evaluation_plan(self._E)
+            y = arithmetic.evaluate_plan(self._plan_cache, np.ascontiguousarray(self._C.T), X)
         y = y.reshape((X.shape[0], *self.shape))
         return y[0] if single else y
 

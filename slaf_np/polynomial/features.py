@@ -1,29 +1,16 @@
-r"""Polynomial features and column standardisation (the LR-SGD and LLS baselines of PAPER.md s. 4).
+r"""Polynomial features and column standardisation (the LR-SGD and LLS baselines of the Boston
+experiment).
 
-Monomials and their order
--------------------------
-The features of degree at most ``K`` in ``d`` variables are the monomials
-
-.. math:: x^e = x_1^{e_1} x_2^{e_2} \cdots x_d^{e_d}, \qquad |e| = e_1 + \dots + e_d \le K,
-
-and there are :math:`M = \binom{d + K}{K}` of them (203,490 for ``d = 13``, ``K = 8``). They come in
-graded order, the order of scikit-learn's ``PolynomialFeatures``: degree 0 (the constant), then the
-degree-1 monomials ``x_1 .. x_d``, then, for each degree ``g``, the multisets of ``g`` variables
-``i_1 <= ... <= i_g`` in the order of ``itertools.combinations_with_replacement(range(d), g)``.
-
-The parent table
-----------------
-Every monomial of degree ``g >= 1`` is its *parent* (drop the last variable ``i_g`` of the
-multiset, a monomial of degree ``g - 1``) times ``x_{i_g}``. Taking the children of each parent in
-graded order (parent ``i_1..i_{g-1}`` gets ``x_j`` for ``j = i_{g-1} .. d-1``) lists degree ``g``
-exactly in the lexicographic order above, so the table is built degree by degree with vectorised
-``repeat``s, and a column of features costs one multiply per entry:
-
-.. math:: \Phi_{:, m} = \Phi_{:, \mathrm{parent}(m)} \odot X_{:, \mathrm{var}(m)}.
+The features of degree at most ``K`` in ``d`` variables are the :math:`M = \binom{d + K}{K}`
+monomials :math:`x^e` with :math:`|e| \le K` (203,490 for ``d = 13``, ``K = 8``), in the graded
+order of :mod:`slaf_np.polynomial.monomials` (scikit-learn's ``PolynomialFeatures`` order:
+``1, x_1 .. x_d, x_1^2, x_1 x_2, ...``). Column ``m`` is column ``parent(m)`` times one input
+column, one multiply per entry (the kernel :func:`slaf_np.kernels.features.fill_features`).
 
 Memory: the output is allocated once (``N * M * itemsize`` bytes: 658 MB for 404 x 203,490 float64,
 329 MB in float32) and filled in place; nothing else of that size is created. It is Fortran
-(column-major) ordered by default, the layout :func:`slaf_np.polynomial.linear.lasso_cd` reads without a copy.
+(column-major) ordered by default, the layout :func:`slaf_np.polynomial.lasso.lasso_cd` reads
+without a copy.
 
 :class:`Standardizer` fits column means and standard deviations on training data and applies them
 to any data, optionally in place (no second copy of a 658 MB matrix).
@@ -31,160 +18,26 @@ to any data, optionally in place (no second copy of a 658 MB matrix).
 
 from __future__ import annotations
 
-import functools
-import math
-
 import numpy as np
 
-from ..kernels._jit import njit
+from ..kernels.features import fill_features, fill_features_numpy
+from .monomials import (
+    check_dims,
+    count_monomials,
+    graded_basis,
+    monomial_exponents,
+    monomial_parents,
+)
 
 __all__ = ["count_monomials", "monomial_exponents", "monomial_parents", "polynomial_features",
            "Standardizer"]
 
-_CHUNK_ELEMENTS = 1 << 22  # entries per temporary block in the NumPy paths (32 MB in float64)
+_CHUNK_ELEMENTS = 1 << 22  # entries per temporary block of Standardizer.fit (32 MB in float64)
 
 
 # ---------------------------------------------------------------------------------------------
-# Monomials
+# Features
 # ---------------------------------------------------------------------------------------------
-def _check_dK(d: int, K: int) -> tuple[int, int]:
-    if int(d) != d or d < 1:
-        raise ValueError(f"monomials: the number of variables d must be an integer >= 1, got {d!r}")
-    if int(K) != K or K < 0:
-        raise ValueError(f"monomials: the degree K must be an integer >= 0, got {K!r}")
-    return int(d), int(K)
-
-
-def count_monomials(d: int, K: int) -> int:
-    """Number of monomials of total degree ``<= K`` in ``d`` variables: ``C(d + K, K)``."""
-    d, K = _check_dK(d, K)
-    return math.comb(d + K, K)
-
-
-@functools.lru_cache(maxsize=16)
-def _monomial_tree(d: int, K: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(exponents (M, d), parent (M,), var (M,)), read-only, built degree by degree (module doc)."""
-    M = math.comb(d + K, K)
-    parent = np.full(M, -1, dtype=np.int64)
-    var = np.full(M, -1, dtype=np.int64)
-    last = np.zeros(M, dtype=np.int64)  # smallest variable a child may append (the bias: x_0)
-    exps = np.zeros((M, d), dtype=np.int64)
-    start, stop = 0, 1  # the monomials of degree g - 1
-    for _ in range(K):
-        counts = d - last[start:stop]  # parent p gets children x_{last[p]} .. x_{d-1}
-        n_new = int(counts.sum())
-        offsets = np.cumsum(counts) - counts
-        par = np.repeat(np.arange(start, stop), counts)
-        v = np.arange(n_new) - np.repeat(offsets, counts) + np.repeat(last[start:stop], counts)
-        block = slice(stop, stop + n_new)
-        parent[block], var[block], last[block] = par, v, v
-        exps[block] = exps[par]
-        exps[np.arange(stop, stop + n_new), v] += 1
-        start, stop = stop, stop + n_new
-    assert stop == M, (stop, M)
-    for a in (exps, parent, var):
-        a.setflags(write=False)
-    return exps, parent, var
-
-
-def monomial_exponents(d: int, K: int) -> np.ndarray:
-    """All exponent vectors of total degree ``<= K`` in graded order (see the module docstring).
-
-    Parameters
-    ----------
-    d : int
-        Number of variables, >= 1.
-    K : int
-        Largest total degree, >= 0.
-
-    Returns
-    -------
-    exponents : ndarray of int64, shape (M, d)
-        Row ``m`` holds the exponents of monomial ``m``; ``M = C(d + K, K)``. Row 0 is the constant.
-    """
-    d, K = _check_dK(d, K)
-    return _monomial_tree(d, K)[0].copy()
-
-
-def monomial_parents(d: int, K: int) -> tuple[np.ndarray, np.ndarray]:
-    """The parent table: monomial ``m >= 1`` equals monomial ``parent[m]`` times ``x_{var[m]}``.
-
-    Returns
-    -------
-    parent, var : ndarray of int64, shape (M,)
-        ``parent[m] < m`` has degree one less than ``m``; ``var[m]`` is the 0-based variable index.
-        Entry 0 (the constant) is ``-1`` in both.
-    """
-    d, K = _check_dK(d, K)
-    _, parent, var = _monomial_tree(d, K)
-    return parent.copy(), var.copy()
-
-
-# ---------------------------------------------------------------------------------------------
-# Feature kernels: numba and its NumPy twin (same signature, same values bit for bit)
-# ---------------------------------------------------------------------------------------------
-@njit
-def _fill_features(X, parent, var, skip, by_column, out):
-    """Fill ``out`` (N, M - skip) with the monomials of ``X`` (N, d) given the parent table.
-
-    ``skip`` is 1 when the constant column is left out (then column ``m`` of the full list is
-    ``out[:, m - 1]`` and a parent index 0 means "times one"). ``by_column`` picks the loop order
-    that walks ``out`` contiguously: columns outer for Fortran order, rows outer for C order.
-    """
-    N = X.shape[0]
-    M = parent.shape[0]
-    if skip == 0:
-        for i in range(N):
-            out[i, 0] = 1.0
-    if by_column:
-        for m in range(1, M):
-            p = parent[m] - skip
-            v = var[m]
-            c = m - skip
-            if p < 0:
-                for i in range(N):
-                    out[i, c] = X[i, v]
-            else:
-                for i in range(N):
-                    out[i, c] = out[i, p] * X[i, v]
-    else:
-        for i in range(N):
-            for m in range(1, M):
-                p = parent[m] - skip
-                if p < 0:
-                    out[i, m - skip] = X[i, var[m]]
-                else:
-                    out[i, m - skip] = out[i, p] * X[i, var[m]]
-
-
-def _fill_features_numpy(X, parent, var, skip, by_column, out):
-    """NumPy twin of :func:`_fill_features`: vectorised column products, block by block.
-
-    A block of consecutive monomials can be computed at once when all its parents come before it
-    (true inside one degree); blocks are capped so the temporaries stay small. ``by_column`` is
-    accepted for the common signature and has no effect.
-    """
-    N = X.shape[0]
-    M = parent.shape[0]
-    if skip == 0:
-        out[:, 0] = 1.0
-    chunk = max(1, _CHUNK_ELEMENTS // max(N, 1))
-    a = 1
-    while a < M:
-        b = min(M, a + chunk)
-        late = np.flatnonzero(parent[a:b] >= a)  # first monomial whose parent is inside the block
-        if late.size:
-            b = a + int(late[0])
-        p = parent[a:b] - skip
-        v = var[a:b]
-        cols = slice(a - skip, b - skip)
-        if p[0] < 0:  # degree 1 without the constant column: copies of X
-            out[:, cols] = X[:, v]
-        else:
-            np.multiply(out[:, p], X[:, v], out=out[:, cols])
-        a = b
-
-
 def _features(X, K, include_bias, dtype, order, fill) -> np.ndarray:
     X = np.asarray(X)
     if X.ndim != 2:
@@ -198,8 +51,8 @@ def _features(X, K, include_bias, dtype, order, fill) -> np.ndarray:
         raise ValueError(f"polynomial_features: order must be 'C' or 'F', got {order!r}")
     if not np.all(np.isfinite(X)):
         raise ValueError("polynomial_features: X holds NaN or inf")
-    d, K = _check_dK(X.shape[1], K)
-    _, parent, var = _monomial_tree(d, K)
+    d, K = check_dims(X.shape[1], K, "polynomial_features")
+    _, parent, var = graded_basis(d, K)
     skip = 0 if include_bias else 1
     N = X.shape[0]
     out = np.empty((N, parent.shape[0] - skip), dtype=dtype, order=order)
@@ -235,13 +88,13 @@ def polynomial_features(X: np.ndarray, K: int, include_bias: bool = True, dtype=
         ``Phi[:, m] = prod_j X[:, j] ** e[m, j]`` with ``e = monomial_exponents(d, K)``;
         ``M = C(d + K, K)``. Overflowing products are not checked (they become inf).
     """
-    return _features(X, K, include_bias, dtype, order, _fill_features)
+    return _features(X, K, include_bias, dtype, order, fill_features)
 
 
 def _polynomial_features_numpy(X: np.ndarray, K: int, include_bias: bool = True, dtype=None,
                                order: str = "F") -> np.ndarray:
     """NumPy twin of :func:`polynomial_features` (same signature and values; for tests)."""
-    return _features(X, K, include_bias, dtype, order, _fill_features_numpy)
+    return _features(X, K, include_bias, dtype, order, fill_features_numpy)
 
 
 # ---------------------------------------------------------------------------------------------
