@@ -7,16 +7,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import regression_problems, seeds
 
+from slaf_np.kernels import linear as lk
 from slaf_np.polynomial import linear
-from slaf_np.polynomial.linear import (
-    alpha_max,
-    gram,
-    lasso_cd,
-    lasso_working_set,
-    predict_linear,
-    ridge,
-    ridge_cv,
-)
+from slaf_np.polynomial.lasso import alpha_max, lasso_cd, lasso_working_set
+from slaf_np.polynomial.linear import predict_linear
+from slaf_np.polynomial.ridge import gram, ridge, ridge_cv
 
 
 # -- oracles ------------------------------------------------------------------------------------
@@ -73,8 +68,10 @@ def test_ridge_blockwise_dual_and_float32(monkeypatch):
     X = rng.standard_normal((10, 37)) + 1.0
     y = rng.standard_normal(10)
     w_ref, b_ref = ridge_oracle(X, y, 0.5)
-    monkeypatch.setattr(linear, "_CHUNK_ELEMENTS", 25)  # blocks of 2 columns
+    monkeypatch.setattr(linear, "CHUNK_ELEMENTS", 25)  # blocks of 2 columns
+    X_before = X.copy()
     w, w0 = ridge(X, y, 0.5, solver="dual")
+    np.testing.assert_array_equal(X, X_before)  # float64 blocks are views: centred in copies
     np.testing.assert_allclose(w, w_ref, atol=1e-10)
     w32, b32 = ridge(X.astype(np.float32), y, 0.5)
     np.testing.assert_allclose(w32, w_ref, atol=1e-5)
@@ -123,9 +120,13 @@ def test_lasso_without_intercept_kkt():
     assert np.all(np.abs(g[~nz]) <= a + 1e-7)
 
 
-def test_lasso_alpha_max_gives_exact_zero():
+@pytest.mark.parametrize("chunk", [linear.CHUNK_ELEMENTS, 30])
+def test_lasso_alpha_max_gives_exact_zero(monkeypatch, chunk):
     X, y = fixed_problem()
+    monkeypatch.setattr(linear, "CHUNK_ELEMENTS", chunk)  # 30: one column per block
+    X_before = X.copy()
     am = alpha_max(X, y)
+    np.testing.assert_array_equal(X, X_before)
     Xc = X - X.mean(axis=0)
     assert am == pytest.approx(np.abs(Xc.T @ (y - y.mean())).max() / len(y), rel=1e-12)
     for a in (am, 2 * am):
@@ -252,24 +253,24 @@ def twin_state(seed, n, d, dtype):
 def test_twin_kernels_agree(seed, n, d, dtype, alpha):
     X, y, w = twin_state(seed, n, d, dtype)
     stats = [(np.empty(d), np.empty(d)) for _ in range(2)]
-    linear._column_moments(X, True, *stats[0])
-    linear._column_moments_numpy(X, True, *stats[1])
+    lk.column_moments(X, True, *stats[0])
+    lk.column_moments_numpy(X, True, *stats[1])
     np.testing.assert_allclose(stats[0][0], stats[1][0], rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(stats[0][1], stats[1][1], rtol=1e-10, atol=1e-12)
     assert stats[0][1][0] == 0.0 and stats[1][1][0] == 0.0
     xmean, col_sq = stats[0]
     r1, r2 = np.empty(n), np.empty(n)
-    linear._residual(X, xmean, w, y, r1)
-    linear._residual_numpy(X, xmean, w, y, r2)
+    lk.residual(X, xmean, w, y, r1)
+    lk.residual_numpy(X, xmean, w, y, r2)
     np.testing.assert_allclose(r1, r2, rtol=1e-12, atol=1e-12)
     w1, w2 = w.copy(), w.copy()
-    out1 = linear._cd_sweep(X, xmean, col_sq, w1, r1, n * alpha)
-    out2 = linear._cd_sweep_numpy(X, xmean, col_sq, w2, r2, n * alpha)
+    out1 = lk.cd_sweep(X, xmean, col_sq, w1, r1, n * alpha)
+    out2 = lk.cd_sweep_numpy(X, xmean, col_sq, w2, r2, n * alpha)
     np.testing.assert_allclose(w1, w2, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(r1, r2, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(out1, out2, rtol=1e-9, atol=1e-9)
-    g1 = linear._dual_gap(X, xmean, w1, r1, y, alpha)
-    g2 = linear._dual_gap_numpy(X, xmean, w1, r1, y, alpha)
+    g1 = lk.dual_gap(X, xmean, w1, r1, y, alpha)
+    g2 = lk.dual_gap_numpy(X, xmean, w1, r1, y, alpha)
     np.testing.assert_allclose(g1, g2, rtol=1e-9, atol=1e-12)
 
 
@@ -277,7 +278,7 @@ def test_twin_sweep_hand_worked():
     # two orthogonal centred columns, n = 4: each update is the soft threshold of X_j^T y
     X = np.asfortranarray([[1.0, 1.0], [-1.0, 1.0], [1.0, -1.0], [-1.0, -1.0]])
     y = np.array([3.0, -1.0, 1.0, -3.0])  # X^T y = (8, 4); q = (4, 4); threshold N alpha = 4
-    for sweep in (linear._cd_sweep, linear._cd_sweep_numpy):
+    for sweep in (lk.cd_sweep, lk.cd_sweep_numpy):
         w, r = np.zeros(2), y.copy()
         dw_max, w_max = sweep(X, np.zeros(2), np.full(2, 4.0), w, r, 4 * 1.0)  # alpha = 1
         # w_1 = S(8, 4) / 4 = 1; then r = y - X_1 = (2, 0, 0, -2), so rho_2 = X_2^T r = 4
@@ -292,7 +293,7 @@ def test_predict_linear(monkeypatch):
     rng = np.random.default_rng(6)
     X = rng.standard_normal((9, 11))
     w = rng.standard_normal(11) * (rng.random(11) < 0.6)
-    monkeypatch.setattr(linear, "_CHUNK_ELEMENTS", 20)
+    monkeypatch.setattr(linear, "CHUNK_ELEMENTS", 20)
     np.testing.assert_allclose(predict_linear(X, w, 1.5), X @ w + 1.5, rtol=1e-12)
     np.testing.assert_allclose(predict_linear(X.astype(np.float32), w, 1.5),
                                X.astype(np.float32).astype(np.float64) @ w + 1.5, rtol=1e-12)

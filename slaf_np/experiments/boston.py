@@ -30,8 +30,8 @@ Decisions (read against the authors' scripts ``single_layer/boston_housing/train
 * **NN penalties are coupled.** The NN is Keras with ``kernel_regularizer=l2(0.1)`` and ``l1(0.1)``:
   Keras adds ``0.1 sum W^2`` and ``0.1 sum |W|`` to the loss, so their gradients ``0.2 W`` and
   ``0.1 sign(W)`` go *through* Adam (normalised by its second moment), unlike the decoupled step of
-  :mod:`slaf_np.train.optim`. :class:`slaf_np.train.optim.CoupledPenalty` adds them to the gradients before
-  ``step()``.
+  :mod:`slaf_np.train.optim`. :class:`slaf_np.train.penalties.CoupledPenalty` adds them to the
+  gradients before ``step()``.
 * **SLNN penalties are as the TF script has them.** The Dense L2 is a ``tf.contrib`` regulariser
   (``0.05 * sum W^2 / 2``) minimised by a *separate* ``GradientDescentOptimizer`` step at the same
   rate: the decoupled ``l2 = 0.05`` of :class:`slaf_np.train.optim.Adam` (groups; TF runs the two
@@ -49,19 +49,19 @@ Decisions (read against the authors' scripts ``single_layer/boston_housing/train
   features: sklearn's ``StandardScaler`` turns it into a zero column in the authors' code, and the
   layer's own bias plays its role.
 * **LLS is sklearn's ``Lasso(alpha=0.01)``** (max_iter = 1000, tol = 1e-4, duality-gap test),
-  reproduced by :func:`slaf_np.polynomial.linear.lasso_cd` with the same stopping rule: the *authors' row*
-  stops after at most 1000 sweeps converged or not (it does not converge: the 203,489 monomials are
-  nearly collinear; measured, plain cyclic CD at about 40 s per 1000 sweeps brings the gap from
-  0.33 at 1000 sweeps only to 0.078 at 5000, against a tolerance of 0.0085).
+  reproduced by :func:`slaf_np.polynomial.lasso.lasso_cd` with the same stopping rule: the
+  *authors' row* stops after at most 1000 sweeps converged or not (it does not converge: the
+  203,489 monomials are nearly collinear; measured, plain cyclic CD at about 40 s per 1000 sweeps
+  brings the gap from 0.33 at 1000 sweeps only to 0.078 at 5000, against a tolerance of 0.0085).
   The *converged row* finishes the same problem from there with
-  :func:`slaf_np.polynomial.linear.lasso_working_set` (CD on the support plus the violators of the
+  :func:`slaf_np.polynomial.lasso.lasso_working_set` (CD on the support plus the violators of the
   optimality conditions, the full problem's duality gap checked after each round) until the full
   gap passes sklearn's test; both gaps are reported.
   Lasso is deterministic: one run, std 0.
-* **Ridge** (our extra row): :func:`slaf_np.polynomial.linear.ridge` (dual, 404 x 404 system) at the alpha
-  with the lowest 5-fold cross-validated MSE on the *training set* over ``RIDGE_ALPHAS``; the folds
-  are solved from one Gram matrix (:func:`slaf_np.polynomial.linear.ridge_cv`); the test set is never
-  looked at.
+* **Ridge** (our extra row): :func:`slaf_np.polynomial.ridge.ridge` (dual, 404 x 404 system) at
+  the alpha with the lowest 5-fold cross-validated MSE on the *training set* over
+  ``RIDGE_ALPHAS``; the folds are solved from one Gram matrix
+  (:func:`slaf_np.polynomial.ridge.ridge_cv`); the test set is never looked at.
 * **Features** are the monomials of the raw inputs computed in float64, standardised with the
   training mean and std (as sklearn), kept float64 for LLS / Ridge (sklearn's precision) and cast
   to float32 for LR-SGD (Keras's).
@@ -394,7 +394,8 @@ def _lr_sgd_row(Z32, ytr, Zte32, yte, seeds, epochs, ctx) -> tuple[dict, dict]:
 
 def _lls_rows(Z, ytr, Zte, yte, sweeps: int, ctx):
     """The authors' Lasso (at most ``sweeps`` sweeps), then finished by the working-set solver."""
-    from ..polynomial.linear import lasso_cd, lasso_working_set, predict_linear
+    from ..polynomial.lasso import lasso_cd, lasso_working_set
+    from ..polynomial.linear import predict_linear
 
     def row(kind, res, seconds):
         r = {"seed": None, "diverged": False,
@@ -429,7 +430,8 @@ def _lls_rows(Z, ytr, Zte, yte, sweeps: int, ctx):
 
 
 def _ridge_row(Z, ytr, Zte, yte, seed, ctx) -> dict:
-    from ..polynomial.linear import predict_linear, ridge, ridge_cv
+    from ..polynomial.linear import predict_linear
+    from ..polynomial.ridge import ridge, ridge_cv
 
     t0 = time.perf_counter()
     cv = ridge_cv(Z, ytr, RIDGE_ALPHAS, RIDGE_FOLDS, np.random.default_rng(seed))
