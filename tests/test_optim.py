@@ -7,11 +7,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from slaf_np.kernels.optim import adam_step, adam_step_numpy
 from slaf_np.nn import SLAF as SLAFLayer  # "SLAF" is a stand-in class below
 from slaf_np.nn import BatchNorm, Dense, Module, ReLU, Residual, Sequential, Tanh
 from slaf_np.train import optim
 from slaf_np.train.losses import mse
-from slaf_np.train.optim import SGD, Adam, CoupledPenalty, StepSchedule, adam_update, param_groups
+from slaf_np.train.optim import SGD, Adam, CoupledPenalty, StepSchedule, param_groups
 
 
 def source(**arrays):
@@ -120,7 +121,7 @@ def test_adam_default_eps_is_keras():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_fused_adam_kernel_matches_numpy_twin(dtype):
-    """The numba kernel and :func:`adam_update` round every operation alike: equal bits."""
+    """The numba kernel and its NumPy twin round every operation alike: equal bits."""
     rng = np.random.default_rng(0)
     n = optim.FUSED_MIN_SIZE + 7
     p = rng.standard_normal(n).astype(dtype)
@@ -131,8 +132,8 @@ def test_fused_adam_kernel_matches_numpy_twin(dtype):
         g = (rng.standard_normal(n) * 10.0 ** rng.integers(-6, 3, n)).astype(dtype)
         consts = (f(0.9), f(0.999), f(0.1), f(1 - 0.999), f(1e-7),
                   f(1e-3 * math.sqrt(1 - 0.999**t) / (1 - 0.9**t)))
-        optim._fused_adam()(p, g, m, v, *consts)
-        adam_update(p2, g, m2, v2, *consts)
+        adam_step(p, g, m, v, *consts)
+        adam_step_numpy(p2, g, m2, v2, *consts)
     np.testing.assert_array_equal(p, p2)
     np.testing.assert_array_equal(m, m2)
     np.testing.assert_array_equal(v, v2)
@@ -140,6 +141,14 @@ def test_fused_adam_kernel_matches_numpy_twin(dtype):
 
 def test_adam_large_and_small_parameters_take_the_same_path_results(monkeypatch):
     """A model with a parameter above FUSED_MIN_SIZE gives the same weights either way."""
+    sizes = []
+
+    def kernel(p, *args):  # the numba kernel, recording the sizes it is given
+        sizes.append(p.size)
+        adam_step(p, *args)
+
+    monkeypatch.setattr(optim, "adam_step", kernel)
+
     def run(threshold):
         monkeypatch.setattr(optim, "FUSED_MIN_SIZE", threshold)
         model = Dense(128, 80, rng=0)
@@ -152,6 +161,7 @@ def test_adam_large_and_small_parameters_take_the_same_path_results(monkeypatch)
         return model.params["W"]
 
     np.testing.assert_array_equal(run(8192), run(math.inf))
+    assert sizes == [128 * 80] * 3  # W (10,240 entries) by the kernel, b and the inf run not
 
 
 # -- SGD with momentum -----------------------------------------------------------------------------

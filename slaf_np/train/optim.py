@@ -19,122 +19,38 @@ group with learning rate ``lr_g`` and gradient ``g``:
    The L1 step is a subgradient step: it does not stop at zero, so a coefficient near zero
    oscillates around it with amplitude ``lr_g * l1`` instead of becoming exactly zero.
 
-**Parameter groups.** ``groups`` is a list of dicts, each selecting parameters with ``"match"`` and
-overriding hyperparameters (``lr``, ``l1``, ``l2`` and the optimiser's own, e.g. ``beta1``)::
+**Parameter groups.** ``groups`` is a list of dicts, each selecting parameters (by ``"match"`` or
+``"keys"``) and overriding hyperparameters (``lr``, ``l1``, ``l2`` and the optimiser's own)::
 
     Adam(model, lr=1e-3, groups=[{"match": "slaf", "lr": 5e-3, "l1": 0.01}])
 
-``match`` is a callable ``(key, array) -> bool``, a layer class (parameters of leaf modules that
-are instances of it), a string (parameters of leaf modules whose class name equals it, case
-insensitively: ``"slaf"`` selects the SLAF layers, ``"dense"`` the Dense ones), or a tuple of
-these (any of them). A parameter goes to the first group that matches it; the others form the
-default group, with the optimiser's own hyperparameters. A spec may give ``"keys"`` (a list of
-parameter keys) instead of ``"match"``. :func:`param_groups` does the selection.
+The selection rules are those of :func:`slaf_np.train.groups.param_groups`.
 
 **Learning-rate schedules.** :class:`StepSchedule` gives the rate of the default group at an
 iteration or epoch; :meth:`Optimizer.set_lr` applies it as a *multiplier* ``rate / lr`` of every
 group's base rate, so groups keep their ratio to the default rate (a SLAF group at ``5 lr`` stays at
 five times the scheduled rate). :func:`slaf_np.train.loop.fit` calls it for you.
 
-**Coupled penalties.** :class:`CoupledPenalty` is the other convention, Keras's
-``kernel_regularizer``: the penalty ``l1 ||p||_1 + l2 ||p||^2`` is part of the loss, so its
-gradient ``l1 sign(p) + 2 l2 p`` is added to ``g`` *before* step 2 and goes through the optimiser
-(Adam normalises it with the data gradient by its second moment). The decoupled ``l1`` / ``l2``
-group options above act *after* the update and are not normalised. Pass it as
-``fit(..., penalty=CoupledPenalty({...}))`` or call it between ``backward`` and :meth:`step`.
+**Coupled penalties.** :class:`slaf_np.train.penalties.CoupledPenalty` (also importable from
+here) is the other convention, Keras's ``kernel_regularizer``: the penalty is part of the loss and
+its gradient goes *through* the optimiser, added to ``g`` before step 2.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from ..nn.base import Module, check_range
+from ..kernels.optim import adam_step, adam_step_numpy
+from ..nn.base import check_range
+from .groups import named_leaves, param_groups
+from .penalties import CoupledPenalty
 
 __all__ = ["Optimizer", "SGD", "Adam", "StepSchedule", "CoupledPenalty", "param_groups",
-           "named_leaves", "adam_update", "global_norm", "FUSED_MIN_SIZE"]
+           "named_leaves", "global_norm", "FUSED_MIN_SIZE"]
 
 _COMMON = ("lr", "l1", "l2")
-
-
-# -- parameter selection ---------------------------------------------------------------------
-def named_leaves(model, prefix: str = "") -> Iterator[tuple[str, Module]]:
-    """Every leaf module with the key prefix of its parameters, depth first.
-
-    Containers (anything with a ``layers`` list) contribute ``"<index>."`` to the prefix, as their
-    ``params`` dicts do: the ``W`` of ``Sequential(Dense, ReLU, Dense)[2]`` is ``"2.W"``.
-    """
-    layers = getattr(model, "layers", None)
-    if isinstance(layers, (list, tuple)):
-        for i, m in enumerate(layers):
-            yield from named_leaves(m, f"{prefix}{i}.")
-    else:
-        yield prefix, model
-
-
-def _matcher(match) -> Callable[[str, np.ndarray, object], bool]:
-    if isinstance(match, tuple):
-        parts = [_matcher(m) for m in match]
-        return lambda key, p, owner: any(f(key, p, owner) for f in parts)
-    if isinstance(match, type):
-        return lambda key, p, owner: isinstance(owner, match)
-    if isinstance(match, str):
-        name = match.lower()
-        return lambda key, p, owner: type(owner).__name__.lower() == name
-    if callable(match):
-        return lambda key, p, owner: bool(match(key, p))
-    raise TypeError(f"param_groups: match must be a callable (key, array) -> bool, a layer class, "
-                    f"a class name or a tuple of these, got {match!r}")
-
-
-def param_groups(model, *specs: dict) -> list[dict]:
-    """Split a model's parameters into groups by the specs' ``match`` (see the module docstring).
-
-    Parameters
-    ----------
-    model : Module
-        Anything with a ``params`` dict; leaf modules are found through ``layers`` lists.
-    *specs : dict
-        Each with ``"match"`` (or ``"keys"``) and any hyperparameter overrides.
-
-    Returns
-    -------
-    list of dict
-        One dict per spec, with ``"keys"`` (the selected parameter keys, in model order) in place of
-        ``"match"`` and the spec's overrides, then the default group ``{"keys": rest}``.
-    """
-    params = model.params
-    owner = {}
-    for prefix, leaf in named_leaves(model):
-        for name in getattr(leaf, "params", {}):
-            owner[prefix + name] = leaf
-    taken: set[str] = set()
-    groups = []
-    for i, spec in enumerate(specs):
-        if not isinstance(spec, dict):
-            raise TypeError(f"param_groups: group {i} must be a dict, got {type(spec).__name__}")
-        spec = dict(spec)
-        if "keys" in spec:
-            if "match" in spec:
-                raise ValueError(f"param_groups: group {i} gives both 'match' and 'keys'")
-            unknown = [k for k in spec["keys"] if k not in params]
-            if unknown:
-                raise ValueError(f"param_groups: group {i} names unknown parameters {unknown}; "
-                                 f"the model has {list(params)}")
-            keys = [k for k in params if k in set(spec["keys"]) and k not in taken]
-        elif "match" in spec:
-            f = _matcher(spec.pop("match"))
-            keys = [k for k, p in params.items() if k not in taken and f(k, p, owner.get(k))]
-        else:
-            raise ValueError(f"param_groups: group {i} needs 'match' or 'keys', got keys "
-                             f"{sorted(spec)}")
-        taken.update(keys)
-        spec["keys"] = keys
-        groups.append(spec)
-    groups.append({"keys": [k for k in params if k not in taken]})
-    return groups
 
 
 def global_norm(grads) -> float:
@@ -200,60 +116,6 @@ class StepSchedule:
 
 
 # -- optimisers --------------------------------------------------------------------------------
-class CoupledPenalty:
-    r"""Keras-style regularisers: loss terms whose gradients go through the optimiser.
-
-    For each parameter key with ``(l1, l2)``::
-
-        R = sum_p l1 sum |p| + l2 sum p^2        dR/dp = l1 sign(p) + 2 l2 p
-
-    :meth:`add_gradients` (or calling the object) adds ``dR/dp`` to ``model.grads``: call it after
-    ``backward`` and before ``optimizer.step()`` (as :func:`slaf_np.train.loop.fit` does with
-    ``penalty=``), so Adam normalises penalty and data gradient together, as
-    ``kernel_regularizer`` does in Keras. Compare the decoupled ``l1`` / ``l2`` of the optimisers
-    (module docstring), applied after the update.
-
-    Parameters
-    ----------
-    terms : dict
-        ``{key: (l1, l2)}`` with keys of ``model.params`` (e.g. ``"0.W"``).
-    """
-
-    def __init__(self, terms: dict[str, tuple[float, float]]) -> None:
-        self.terms = {k: (float(a), float(b)) for k, (a, b) in terms.items()}
-
-    def _check(self, model) -> None:
-        missing = [k for k in self.terms if k not in model.params]
-        if missing:
-            raise KeyError(f"CoupledPenalty: model has no parameters {missing}; it has "
-                           f"{list(model.params)}")
-
-    def value(self, model) -> float:
-        """``R`` at the current parameters (float64)."""
-        self._check(model)
-        total = 0.0
-        for k, (l1, l2) in self.terms.items():
-            p = model.params[k].astype(np.float64)
-            total += l1 * np.abs(p).sum() + l2 * (p * p).sum()
-        return float(total)
-
-    def add_gradients(self, model) -> None:
-        """``grads[k] += l1 sign(p) + 2 l2 p`` for every penalised key."""
-        self._check(model)
-        for k, (l1, l2) in self.terms.items():
-            p, g = model.params[k], model.grads[k]
-            f = p.dtype.type
-            if l1:
-                g += f(l1) * np.sign(p)
-            if l2:
-                g += f(2.0 * l2) * p
-
-    __call__ = add_gradients
-
-    def __repr__(self) -> str:
-        return f"CoupledPenalty({self.terms})"
-
-
 class Optimizer:
     """Base class: groups, clipping, decoupled penalties, schedules and state.
 
@@ -507,63 +369,13 @@ class Adam(Optimizer):
         consts = (f(b1), f(b2), f(1.0 - b1), f(1.0 - b2), f(hp["eps"]), f(lr_t))
         if (p.size >= FUSED_MIN_SIZE and g.dtype == p.dtype and p.flags.c_contiguous
                 and g.flags.c_contiguous):
-            _fused_adam()(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), *consts)
+            adam_step(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), *consts)
         else:
-            adam_update(p, g, m, v, *consts)
+            adam_step_numpy(p, g, m, v, *consts)
 
 
-#: Parameters with at least this many entries are updated by the fused numba kernel (one pass
-#: instead of twelve; about 4x faster on a 784 x 256 matrix); smaller ones, and every parameter
-#: when this is set to ``math.inf``, by the NumPy twin :func:`adam_update`. Both give the same bits.
+#: Parameters with at least this many entries are updated by the numba kernel
+#: :func:`slaf_np.kernels.optim.adam_step` (one pass instead of twelve; about 4x faster on a
+#: 784 x 256 matrix); smaller ones, and every parameter when this is set to ``math.inf``, by its
+#: NumPy twin. Both give the same bits.
 FUSED_MIN_SIZE = 8192
-
-
-def adam_update(p, g, m, v, b1, b2, c1, c2, eps, lr_t) -> None:
-    """One Adam update of ``p``, ``m``, ``v`` in place (NumPy; twin of the fused numba kernel).
-
-    ``c1 = 1 - b1`` and ``c2 = 1 - b2`` and every scalar are of the arrays' dtype, and each
-    operation is rounded in that dtype in the same order as the kernel, so the two agree bit for
-    bit::
-
-        m = b1 m + c1 g;   v = b2 v + c2 g^2;   p = p - lr_t (m / (sqrt(v) + eps))
-    """
-    tmp = np.multiply(g, c1)
-    m *= b1
-    m += tmp
-    np.multiply(g, g, out=tmp)
-    tmp *= c2
-    v *= b2
-    v += tmp
-    np.sqrt(v, out=tmp)
-    tmp += eps
-    np.divide(m, tmp, out=tmp)
-    tmp *= lr_t
-    p -= tmp
-
-
-def _adam_loop(p, g, m, v, b1, b2, c1, c2, eps, lr_t):  # pragma: no cover - compiled by numba
-    for i in range(p.size):
-        gi = g[i]
-        mi = m[i] * b1 + c1 * gi
-        vi = v[i] * b2 + c2 * (gi * gi)
-        m[i] = mi
-        v[i] = vi
-        d = np.sqrt(vi) + eps
-        p[i] = p[i] - (mi / d) * lr_t
-
-
-_FUSED = None
-
-
-def _fused_adam():
-    """The numba-compiled :func:`_adam_loop`, compiled (or loaded from cache) on first use.
-
-    ``error_model="numpy"`` drops the per-division zero check that would stop vectorisation;
-    no ``fastmath``, so each operation is IEEE-rounded as in :func:`adam_update`.
-    """
-    global _FUSED
-    if _FUSED is None:
-        from ..kernels._jit import njit
-
-        _FUSED = njit(error_model="numpy")(_adam_loop)
-    return _FUSED
