@@ -11,10 +11,13 @@ import numpy as np
 import pytest
 
 from slaf_np.experiments import boston as B
+from slaf_np.experiments import boston_baselines as BB
+from slaf_np.experiments import boston_report as BR
 from slaf_np.nn import SLAF, Dense, Sequential
 from slaf_np.train import TrainingDivergedError
 from slaf_np.train.losses import mse
-from slaf_np.train.optim import SGD, Adam, CoupledPenalty
+from slaf_np.train.optim import SGD, Adam
+from slaf_np.train.penalties import CoupledPenalty
 
 
 def _tiny_slnn(rng):
@@ -60,7 +63,7 @@ def test_lr_sgd_epochs_equals_gathered_batches():
     a, b = (Dense(7, 1, rng=5, init="glorot", dtype=np.float64) for _ in range(2))
     pen = CoupledPenalty({"W": (0.01, 0.0)})
     opt_a, opt_b = Adam(a, lr=1e-2, eps=1e-8), Adam(b, lr=1e-2, eps=1e-8)
-    B.lr_sgd_epochs(X, y, X[:3], y[:3], a, opt_a, pen, epochs=2, batch_size=4,
+    BB.lr_sgd_epochs(X, y, X[:3], y[:3], a, opt_a, pen, epochs=2, batch_size=4,
                     rng=np.random.default_rng(9))
     r2 = np.random.default_rng(9)
     for _ in range(2):
@@ -80,7 +83,7 @@ def test_lr_sgd_epochs_equals_gathered_batches():
 def test_monomial_features_are_standardised_without_bias():
     rng = np.random.default_rng(0)
     xtr, xte = rng.uniform(1, 5, (20, 3)), rng.uniform(1, 5, (6, 3))
-    Z, Zte, n_const = B.monomial_features(xtr, xte, 2)
+    Z, Zte, n_const = BB.monomial_features(xtr, xte, 2)
     assert Z.shape == (20, 9) and Zte.shape == (6, 9) and n_const == 0  # C(5, 2) - 1
     np.testing.assert_allclose(Z.mean(axis=0), 0, atol=1e-12)
     np.testing.assert_allclose(Z.std(axis=0), 1, rtol=1e-12)
@@ -103,8 +106,8 @@ def test_quick_run_writes_every_row(tmp_path):
     rec = json.loads((tmp_path / "boston.json").read_text())
     md = (tmp_path / "boston.md").read_text()
     assert (tmp_path / "boston_curves.png").stat().st_size > 10_000
-    assert set(rec["rows"]) == set(B.ORDER)
-    for kind in B.ORDER:
+    assert set(rec["rows"]) == set(BR.ORDER)
+    for kind in BR.ORDER:
         row = rec["rows"][kind]
         assert row["label"] in md
         for key in ("train_rmse_mean", "test_rmse_mean", "train_rmse_std", "test_rmse_std"):
