@@ -62,22 +62,9 @@ def binomial_table(d: int, K: int) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 @njit
 def graded_rank(E, G, out):
-    """``out[m] = rank(E[m])`` for exponent rows ``E`` (M, d) (module docstring)."""
-    M, d = E.shape
-    for m in range(M):
-        k = 0
-        for v in range(d):
-            k += E[m, v]
-        r = G[d, k - 1] if k > 0 else 0
-        rem = k
-        for v in range(d - 1):
-            if rem == 0:
-                break
-            e = E[m, v]
-            if rem - e - 1 >= 0:
-                r += G[d - v - 1, rem - e - 1]
-            rem -= e
-        out[m] = r
+    """``out[m] = rank(E[m])`` for exponent rows ``E`` (M, d) (module docstring), into a
+    contiguous ``out`` (M,): the ranks of :func:`pair_ranks` against the zero row."""
+    pair_ranks(E, np.zeros((1, E.shape[1]), dtype=E.dtype), G, out.reshape(-1, 1))
 
 
 def graded_rank_numpy(E, G, out):

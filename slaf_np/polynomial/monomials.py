@@ -129,32 +129,17 @@ def graded_basis(d: int, K: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def monomial_exponents(d: int, K: int) -> np.ndarray:
-    """All exponent vectors of total degree ``<= K`` in graded order (a writable copy).
+    """The ``exponents`` (M, d) int64 of :func:`graded_basis` as a writable copy (``d >= 1``).
 
-    Parameters
-    ----------
-    d : int
-        Number of variables, >= 1.
-    K : int
-        Largest total degree, >= 0.
-
-    Returns
-    -------
-    exponents : ndarray of int64, shape (M, d)
-        Row ``m`` holds the exponents of monomial ``m``; ``M = C(d + K, K)``. Row 0 is the constant.
+    >>> monomial_exponents(2, 2).tolist()
+    [[0, 0], [1, 0], [0, 1], [2, 0], [1, 1], [0, 2]]
     """
     return graded_basis(*check_dims(d, K, "monomial_exponents"))[0].copy()
 
 
 def monomial_parents(d: int, K: int) -> tuple[np.ndarray, np.ndarray]:
-    """The parent table: monomial ``m >= 1`` equals monomial ``parent[m]`` times ``x_{var[m]}``.
-
-    Returns
-    -------
-    parent, var : ndarray of int64, shape (M,)
-        ``parent[m] < m`` has degree one less than ``m``; ``var[m]`` is the 0-based variable index.
-        Entry 0 (the constant) is ``-1`` in both. Writable copies.
-    """
+    """The parent table ``(parent, var)`` (M,) int64 of :func:`graded_basis` as writable copies
+    (``d >= 1``): monomial ``m >= 1`` is monomial ``parent[m]`` times ``x_{var[m]}``."""
     _, parent, var = graded_basis(*check_dims(d, K, "monomial_parents"))
     return parent.copy(), var.copy()
 
