@@ -21,12 +21,21 @@ __all__ = ["mse", "softmax_cross_entropy", "sigmoid_binary_cross_entropy", "LOSS
            "logsumexp", "softmax"]
 
 
-def _check(name: str, pred: np.ndarray, target: np.ndarray, same_shape: bool = True) -> None:
+def _check(name: str, pred: np.ndarray, target, same_shape: bool = True) -> np.ndarray:
+    """``target`` as an array after checking ``pred`` is a float array and, with
+    ``same_shape``, that the shapes agree (targets (N,) are taken as (N, 1) for predictions
+    (N, 1))."""
     if not isinstance(pred, np.ndarray) or pred.dtype.kind != "f":
         raise TypeError(f"{name}: predictions must be a float array, got "
                         f"{getattr(pred, 'dtype', type(pred).__name__)}")
-    if same_shape and np.shape(target) != pred.shape:
-        raise ValueError(f"{name}: predictions have shape {pred.shape}, targets {np.shape(target)}")
+    target = np.asarray(target)
+    if same_shape:
+        if target.ndim == pred.ndim - 1 and pred.ndim == 2 and pred.shape[1] == 1:
+            target = target[:, None]
+        if target.shape != pred.shape:
+            raise ValueError(f"{name}: predictions have shape {pred.shape}, targets "
+                             f"{target.shape}")
+    return target
 
 
 def mse(pred: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
@@ -36,10 +45,7 @@ def mse(pred: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
     ----------
     pred, target : ndarray, same shape (N, K) or (N,)
     """
-    target = np.asarray(target)
-    if target.ndim == pred.ndim - 1 and pred.ndim == 2 and pred.shape[1] == 1:
-        target = target[:, None]
-    _check("mse", pred, target)
+    target = _check("mse", pred, target)
     diff = pred - target.astype(pred.dtype, copy=False)
     return float(np.mean(diff * diff)), (2.0 / diff.size) * diff
 
@@ -57,8 +63,7 @@ def softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
 
 def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
     """Cross entropy of integer ``labels`` (N,) under ``softmax(logits)`` (N, K)."""
-    _check("softmax_cross_entropy", logits, labels, same_shape=False)
-    labels = np.asarray(labels)
+    labels = _check("softmax_cross_entropy", logits, labels, same_shape=False)
     if logits.ndim != 2 or labels.shape != (logits.shape[0],):
         raise ValueError(f"softmax_cross_entropy: expected logits (N, K) and labels (N,), got "
                          f"{logits.shape} and {labels.shape}")
@@ -85,10 +90,7 @@ def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float
 def sigmoid_binary_cross_entropy(logits: np.ndarray,
                                  targets: np.ndarray) -> tuple[float, np.ndarray]:
     """Binary cross entropy of targets in [0, 1] under ``sigmoid(logits)``, same shape."""
-    targets = np.asarray(targets)
-    if targets.ndim == logits.ndim - 1 and logits.ndim == 2 and logits.shape[1] == 1:
-        targets = targets[:, None]
-    _check("sigmoid_binary_cross_entropy", logits, targets)
+    targets = _check("sigmoid_binary_cross_entropy", logits, targets)
     if targets.size and (targets.min() < 0 or targets.max() > 1):
         raise ValueError(f"sigmoid_binary_cross_entropy: targets must be in [0, 1], got "
                          f"[{targets.min()}, {targets.max()}]")
