@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from slaf_np import utils
-from slaf_np.nn import io
 from slaf_np.nn import (
     ELU,
     AvgPool2D,
@@ -24,6 +23,7 @@ from slaf_np.nn import (
     Sequential,
     Sigmoid,
     Tanh,
+    io,
 )
 from slaf_np.train import predict
 from slaf_np.train.optim import Adam
@@ -101,6 +101,53 @@ def test_extra_round_trip_with_optimizer_state(tmp_path):
     fresh = Adam(loaded)
     fresh.load_state_dict(got["optimizer"])
     assert fresh.t == 1
+
+
+def test_load_weights_fills_the_model_in_place(tmp_path):
+    """What resuming needs: the same model object (an optimiser stays attached), new values."""
+    model, x = _trained(np.float64)
+    path = io.save(model, tmp_path / "m.npz", extra={"epoch": 2})
+    other = _model(np.float64, seed=1)
+    W = other.params["5.W"]
+    assert io.load_weights(other, path, with_extra=True) == {"epoch": 2}
+    assert other.params["5.W"] is W
+    np.testing.assert_array_equal(predict(other, x), predict(model, x))
+    for k, v in model.buffers.items():
+        np.testing.assert_array_equal(other.buffers[k], v)
+
+
+def test_load_weights_refuses_another_architecture_and_changes_nothing(tmp_path):
+    path = io.save(Sequential(Dense(3, 4, rng=0), Tanh(), Dense(4, 1, rng=1)), tmp_path / "m.npz")
+    model = Sequential(Dense(3, 4, rng=2), ReLU(), Dense(4, 1, rng=3))
+    before = {k: v.copy() for k, v in model.params.items()}
+    with pytest.raises(ValueError, match=r"load_weights: .*m\.npz holds another architecture than "
+                                         r"the model \(file vs model, first difference at "
+                                         r"model\.layers\[1\]\.class: 'Tanh' vs 'ReLU'\); load "
+                                         r"it with slaf_np\.nn\.io\.load\(path\)"):
+        io.load_weights(model, path)
+    for k, v in model.params.items():
+        np.testing.assert_array_equal(v, before[k])
+    with pytest.raises(ValueError, match=r"first difference at model\.layers\[0\]\.config"
+                                         r"\.out_features: 4 vs 5"):
+        io.load_weights(Sequential(Dense(3, 5), Tanh(), Dense(5, 1)), path)
+
+
+def test_save_other_weights_and_read_without_building(tmp_path):
+    """A checkpoint with keep="best" writes the best weights while the model holds the current."""
+    model = Sequential(Dense(3, 2, rng=0), BatchNorm(2))
+    best = {"params": {k: v + 1 for k, v in model.params.items()},
+            "buffers": {k: v + 2 for k, v in model.buffers.items()}}
+    io.save(model, tmp_path / "m.npz", weights=best)
+    saved = io.read(tmp_path / "m.npz")
+    assert saved.architecture == io.describe(model)
+    for kind in ("params", "buffers"):
+        for k, v in best[kind].items():
+            np.testing.assert_array_equal(getattr(saved, kind)[k], v)
+    best["params"]["0.W"] = best["params"]["0.W"].astype(np.float64)
+    with pytest.raises(ValueError, match=r"save: weights\['params'\] must have the model's keys, "
+                                         r"shapes and dtypes"):
+        io.save(model, tmp_path / "n.npz", weights=best)
+    assert not (tmp_path / "n.npz").exists()
 
 
 # -- errors ----------------------------------------------------------------------------------------

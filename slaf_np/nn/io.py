@@ -19,6 +19,10 @@ take their defaults: a loaded Dropout draws fresh masks. Layers that register th
 :func:`slaf_np.nn.register_layer` are found by name; the modules of :mod:`slaf_np.nn` are
 imported on demand when a name is missing.
 
+:func:`load` builds a new model from the file; :func:`load_weights` fills an existing model of the
+same architecture in place (what resuming a training run needs); :func:`read` returns the checked
+contents without building anything.
+
 Writes are atomic (:func:`slaf_np.utils.atomic_write_bytes`): the file is built in memory, written
 to a temporary file beside the target and renamed, so an interrupted save leaves the old file.
 """
@@ -31,6 +35,7 @@ import json
 import os
 import pkgutil
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +45,8 @@ from ..utils import atomic_write_bytes, to_json
 from . import LAYERS, Residual
 from .base import Module
 
-__all__ = ["save", "load", "describe", "build", "FORMAT", "VERSION"]
+__all__ = ["save", "load", "load_weights", "read", "Saved", "describe", "build",
+           "first_difference", "FORMAT", "VERSION"]
 
 FORMAT = "slaf_np.model"
 VERSION = 1
@@ -120,7 +126,8 @@ def _join_extra(obj, arrays: dict):
 
 
 # -- save / load -------------------------------------------------------------------------------
-def save(model: Module, path: str | os.PathLike, extra: dict | None = None) -> Path:
+def save(model: Module, path: str | os.PathLike, extra: dict | None = None,
+         weights: dict | None = None) -> Path:
     """Write ``model`` (architecture, parameters, buffers) to ``path`` atomically.
 
     Parameters
@@ -132,6 +139,10 @@ def save(model: Module, path: str | os.PathLike, extra: dict | None = None) -> P
     extra : dict, optional
         Anything JSON-able, and NumPy arrays at any depth of dicts and lists (e.g. a training
         history and ``optimizer.state_dict()``); read back with ``load(path, with_extra=True)``.
+    weights : dict, optional
+        ``{"params": {...}, "buffers": {...}}`` with the model's keys, shapes and dtypes, written
+        instead of the model's own arrays (a checkpoint stores the best weights this way while
+        the model holds the current ones).
 
     Returns
     -------
@@ -143,10 +154,15 @@ def save(model: Module, path: str | os.PathLike, extra: dict | None = None) -> P
     header = {"format": FORMAT, "version": VERSION, "slaf_np": __version__,
               "architecture": describe(model), "extra": _split_extra(extra or {}, arrays)}
     content = {HEADER: np.frombuffer(to_json(header, indent=None).encode(), dtype=np.uint8)}
-    for key, a in model.params.items():
-        content[f"params/{key}"] = a
-    for key, a in model.buffers.items():
-        content[f"buffers/{key}"] = a
+    for kind in ("params", "buffers"):
+        own = getattr(model, kind)
+        source = own if weights is None else weights[kind]
+        if source is not own and (list(source) != list(own) or any(
+                a.shape != own[k].shape or a.dtype != own[k].dtype for k, a in source.items())):
+            raise ValueError(f"save: weights[{kind!r}] must have the model's keys, shapes and "
+                             f"dtypes ({list(own)}), got {list(source)}")
+        for key, a in source.items():
+            content[f"{kind}/{key}"] = a
     for i, a in enumerate(arrays):
         content[f"extra/{i}"] = np.asarray(a)
     buf = _io.BytesIO()
@@ -173,6 +189,85 @@ def _read(path) -> dict[str, np.ndarray]:
                          f"{e}") from e
 
 
+@dataclass
+class Saved:
+    """A file written by :func:`save`, read and checked but not yet turned into a model.
+
+    ``architecture`` is :func:`describe`'s node, ``params`` / ``buffers`` map keys to arrays and
+    ``extra`` is the ``extra`` dict given to :func:`save` (arrays restored in place).
+    """
+
+    path: str
+    architecture: dict
+    params: dict[str, np.ndarray]
+    buffers: dict[str, np.ndarray]
+    extra: dict
+
+
+def read(path: str | os.PathLike) -> Saved:
+    """Read a file written by :func:`save` without building the model (see :func:`load`)."""
+    data = _read(path)
+    if HEADER not in data:
+        raise ValueError(f"load: {path} is an .npz without a slaf_np header (arrays "
+                         f"{sorted(data)[:8]}); it was not written by slaf_np.nn.io.save")
+    try:
+        header = json.loads(data.pop(HEADER).tobytes().decode())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"load: {path} has a corrupt slaf_np header: {e}") from e
+    if header.get("format") != FORMAT:
+        raise ValueError(f"load: {path} has format {header.get('format')!r}, expected {FORMAT!r}")
+    if header.get("version") != VERSION:
+        raise ValueError(f"load: {path} has format version {header.get('version')!r}; this "
+                         f"slaf_np reads version {VERSION}")
+    stored = {kind: {k.split("/", 1)[1]: a for k, a in data.items() if k.startswith(kind + "/")}
+              for kind in ("params", "buffers")}
+    return Saved(str(path), header["architecture"], stored["params"], stored["buffers"],
+                 _join_extra(header.get("extra", {}), data))
+
+
+def _fill(model: Module, saved: Saved) -> None:
+    """Copy the saved arrays into ``model`` after checking every key, shape and dtype (nothing
+    is written unless all match)."""
+    for kind in ("params", "buffers"):
+        target, stored = getattr(model, kind), getattr(saved, kind)
+        missing = [k for k in target if k not in stored]
+        unused = [k for k in stored if k not in target]
+        if missing or unused:
+            raise ValueError(f"load: {saved.path}: the {kind} in the file do not match the "
+                             f"architecture (missing {missing}, unexpected {unused})")
+        for key, want in target.items():
+            a = stored[key]
+            if a.shape != want.shape or a.dtype != want.dtype:
+                raise ValueError(f"load: {saved.path}: {kind} {key!r} is {a.dtype}{list(a.shape)} "
+                                 f"in the file, the architecture expects "
+                                 f"{want.dtype}{list(want.shape)}")
+    for kind in ("params", "buffers"):
+        for key, want in getattr(model, kind).items():
+            want[...] = getattr(saved, kind)[key]
+
+
+def first_difference(a, b, where: str = "model") -> str | None:
+    """Where two :func:`describe` nodes first differ, as ``"model.layers[2].config.k: 3 vs 4"``
+    (``None`` when they are equal)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            if key not in a or key not in b:
+                return f"{where}.{key}: {a.get(key, '(absent)')!r} vs {b.get(key, '(absent)')!r}"
+            diff = first_difference(a[key], b[key], f"{where}.{key}")
+            if diff:
+                return diff
+        return None
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return f"{where}: {len(a)} entries vs {len(b)}"
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            diff = first_difference(x, y, f"{where}[{i}]")
+            if diff:
+                return diff
+        return None
+    return None if a == b else f"{where}: {a!r} vs {b!r}"
+
+
 def load(path: str | os.PathLike, with_extra: bool = False):
     """Read a model written by :func:`save`.
 
@@ -193,34 +288,42 @@ def load(path: str | os.PathLike, with_extra: bool = False):
         unsupported format version, names an unknown layer, or holds arrays whose keys, shapes
         or dtypes do not match the architecture. The message says which.
     """
-    data = _read(path)
-    if HEADER not in data:
-        raise ValueError(f"load: {path} is an .npz without a slaf_np header (arrays "
-                         f"{sorted(data)[:8]}); it was not written by slaf_np.nn.io.save")
-    try:
-        header = json.loads(data.pop(HEADER).tobytes().decode())
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"load: {path} has a corrupt slaf_np header: {e}") from e
-    if header.get("format") != FORMAT:
-        raise ValueError(f"load: {path} has format {header.get('format')!r}, expected {FORMAT!r}")
-    if header.get("version") != VERSION:
-        raise ValueError(f"load: {path} has format version {header.get('version')!r}; this "
-                         f"slaf_np reads version {VERSION}")
-    model = build(header["architecture"])
-    for kind in ("params", "buffers"):
-        target = getattr(model, kind)
-        stored = {k.split("/", 1)[1]: a for k, a in data.items() if k.startswith(kind + "/")}
-        missing = [k for k in target if k not in stored]
-        unused = [k for k in stored if k not in target]
-        if missing or unused:
-            raise ValueError(f"load: {path}: the {kind} in the file do not match the "
-                             f"architecture (missing {missing}, unexpected {unused})")
-        for key, want in target.items():
-            a = stored[key]
-            if a.shape != want.shape or a.dtype != want.dtype:
-                raise ValueError(f"load: {path}: {kind} {key!r} is {a.dtype}{list(a.shape)} in the "
-                                 f"file, the architecture expects {want.dtype}{list(want.shape)}")
-            want[...] = a
-    if with_extra:
-        return model, _join_extra(header.get("extra", {}), data)
-    return model
+    saved = read(path)
+    model = build(saved.architecture)
+    _fill(model, saved)
+    return (model, saved.extra) if with_extra else model
+
+
+def load_weights(model: Module, source: str | os.PathLike | Saved, with_extra: bool = False):
+    """Fill an existing ``model``'s parameters and buffers, in place, from a file of :func:`save`.
+
+    The file must describe the same architecture (:func:`describe`); nothing is changed
+    otherwise. Keeps the model's identity, so optimisers built on it stay attached.
+
+    Parameters
+    ----------
+    model : Module
+    source : str, Path or Saved
+        A path, or a file already read with :func:`read`.
+    with_extra : bool
+        Return the ``extra`` dict given to :func:`save`.
+
+    Returns
+    -------
+    dict or None
+        ``extra`` with ``with_extra``.
+
+    Raises
+    ------
+    ValueError
+        Everything :func:`load` raises, and an architecture other than the model's (the message
+        names the first difference).
+    """
+    saved = source if isinstance(source, Saved) else read(source)
+    diff = first_difference(saved.architecture, describe(model))
+    if diff:
+        raise ValueError(f"load_weights: {saved.path} holds another architecture than the model "
+                         f"(file vs model, first difference at {diff}); load it with "
+                         f"slaf_np.nn.io.load(path) instead, or build the model it describes")
+    _fill(model, saved)
+    return saved.extra if with_extra else None
