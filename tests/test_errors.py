@@ -7,7 +7,8 @@ import pytest
 
 import slaf_np as sn
 from slaf_np.polynomial import expand
-from slaf_np.train.loop import _batches, fit
+from slaf_np.train.evaluation import _batches
+from slaf_np.train.loop import fit
 from slaf_np.train.losses import sigmoid_binary_cross_entropy
 from slaf_np.train.optim import SGD, Adam
 from slaf_np.utils import atomic_write_json, to_json
