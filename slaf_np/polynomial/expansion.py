@@ -15,8 +15,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..kernels import polynomial as pk
-from .algebra import Polynomial, PolynomialVector, count_monomials
+from ..kernels.polynomial import binomial_table
+from .algebra import Polynomial, PolynomialVector
+from .arithmetic import DENSE_PLAN, rowmul_graded
+from .monomials import count_monomials, exponents_of, graded_basis
 
 
 class ExpansionState:
@@ -145,7 +147,7 @@ def _slaf(layer, s: ExpansionState, path: str) -> ExpansionState:
         return ExpansionState(rows, 0, s.shape, d)
     R, KR = np.ascontiguousarray(P[:, k:]), 0                    # Horner, degree 0 first
     for j in range(k - 1, -1, -1):
-        R = pk.rowmul_graded(R, KR, s.rows, K, d)
+        R = rowmul_graded(R, KR, s.rows, K, d)
         R[:, 0] += P[:, j]
         KR += K
     return ExpansionState(R, KR, s.shape, d)
@@ -288,6 +290,6 @@ def expand(model, n_inputs: int | None = None, *, input_shape: tuple | None = No
     if state.rows.shape[0] == 1 and not as_vector:
         return Polynomial.from_dense(state.rows[0], d)
     K = state.degree
-    E = pk.graded_basis(d, K)[0] if state.rows.shape[1] * d <= pk.DENSE_PLAN else \
-        pk.exponents_of(np.arange(state.rows.shape[1]), d, pk.binomial_table(d, K))
+    E = graded_basis(d, K)[0] if state.rows.shape[1] * d <= DENSE_PLAN else \
+        exponents_of(np.arange(state.rows.shape[1]), d, binomial_table(d, K))
     return PolynomialVector._make(E, state.rows, state.shape)
