@@ -340,6 +340,21 @@ def test_container_errors():
         Residual(Dense(2, 4)).forward(np.zeros((3, 2), np.float32))
 
 
+def test_container_state_is_a_read_only_view():
+    """A container's params / grads / buffers are built from its children: their arrays are the
+    children's own, and assigning the dict is an error (it used to be silently ignored)."""
+    model = Sequential(Dense(2, 3, rng=0), Residual(Dense(3, 3, rng=1), BatchNorm(3)))
+    assert model.params["0.W"] is model.layers[0].params["W"]
+    assert model.buffers["1.0.1.running_var"] is model.layers[1].body.layers[1].buffers[
+        "running_var"]
+    for kind in ("params", "grads", "buffers"):
+        with pytest.raises(AttributeError):
+            setattr(model, kind, {})
+    new = np.full((2, 3), 5.0, np.float32)
+    model.set_state("0.W", new)
+    assert model.layers[0].params["W"] is new
+
+
 def test_gradients_accumulate_and_reset():
     layer = Dense(3, 2, rng=0, dtype=np.float64)
     x = np.ones((4, 3))

@@ -1,8 +1,9 @@
 """Containers: :class:`Sequential` (a chain) and :class:`Residual` (``y = x + F(x)``).
 
 A container's ``params`` / ``grads`` / ``buffers`` are flat dicts built from its children, keyed
-``"<index>.<name>"`` (nested containers nest the prefix). The arrays are the children's own, so an
-optimiser that updates ``model.params[key]`` in place updates the layer.
+``"<index>.<name>"`` (nested containers nest the prefix): read-only views, rebuilt on each access.
+The arrays are the children's own, so an optimiser that updates ``model.params[key]`` in place
+updates the layer; :meth:`_Container.set_state` replaces an array in the child that owns it.
 """
 
 from __future__ import annotations
@@ -23,29 +24,20 @@ def _flatten(modules, attr: str) -> dict[str, np.ndarray]:
 class _Container(Module):
     layers: list[Module]
 
+    def __init__(self) -> None:                # no own params/grads/buffers: they are views
+        self._cache = None
+
     @property
     def params(self):  # type: ignore[override]
         return _flatten(self.layers, "params")
-
-    @params.setter
-    def params(self, value):
-        pass  # set by Module.__init__; the real dict is derived from the children
 
     @property
     def grads(self):  # type: ignore[override]
         return _flatten(self.layers, "grads")
 
-    @grads.setter
-    def grads(self, value):
-        pass
-
     @property
     def buffers(self):  # type: ignore[override]
         return _flatten(self.layers, "buffers")
-
-    @buffers.setter
-    def buffers(self, value):
-        pass
 
     def set_state(self, key: str, value: np.ndarray, kind: str = "params") -> None:
         """Replace ``kind[key]`` (``"i.name"``) in the child that owns it."""
@@ -65,6 +57,20 @@ class _Container(Module):
         for m in self.layers:
             m.astype(dtype)
         return self
+
+    def input_of(self, layer: Module, x: np.ndarray) -> np.ndarray:
+        """The input ``layer`` (a leaf of this container) receives in the evaluation-mode forward
+        of this container on ``x``; only the layers before it run.
+
+        Raises ``ValueError`` if ``layer`` is not a leaf of this container.
+        """
+        for m in self.layers:
+            if m is layer:
+                return x
+            if isinstance(m, _Container) and any(leaf is layer for leaf in m.modules()):
+                return m.input_of(layer, x)
+            x = m.forward(x, training=False)   # a chain (a Residual's one child is its body)
+        raise ValueError(f"{self.name}.input_of: {layer!r} is not a layer of this model")
 
     def modules(self):
         """Every leaf module, depth first."""
