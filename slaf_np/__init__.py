@@ -29,6 +29,9 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "SLAF": "slaf_np.nn.slaf",
+    "MaxScale": "slaf_np.nn.scaling",
+    "SampleMaxScale": "slaf_np.nn.scaling",
+    "Affine": "slaf_np.nn.scaling",
     "AvgPool2D": "slaf_np.nn.pool",
     "MaxPool2D": "slaf_np.nn.pool",
     "Reshape": "slaf_np.nn.shape",

@@ -1,16 +1,21 @@
-r"""Fitting SLAF polynomials to standard activations (RQ1), and SLAF layers that realise the fits.
+r"""Fitting SLAF polynomials to standard activations (RQ1); the SLAF parameters that realise a fit.
 
-Claim 1 of the paper (PAPER.md section 1) is that a polynomial SLAF
-:math:`c_0 + \sum_{i=1}^{k} c_i g_i` can approximate the usual activations; claim 2 (universality)
-replaces every activation of a network by such a polynomial on the range its pre-activations take.
-This module makes both concrete:
+Claim 1 of the paper (docs/paper.md) is that a polynomial SLAF :math:`c_0 + \sum_{i=1}^{k} c_i g_i`
+can approximate the usual activations; claim 2 (universality) replaces every activation of a
+network by such a polynomial on the range its pre-activations take. This module makes both
+concrete, with numbers only (it builds no layer; :meth:`slaf_np.nn.slaf.SLAF.fit_to` and
+:meth:`~slaf_np.nn.slaf.SLAF.from_fit` turn its results into layers):
 
-* :data:`ACTIVATIONS`: the targets, accurate and overflow-free, with their Lipschitz constants.
+* :data:`ACTIVATIONS`: the target activations, accurate and overflow-free, with their Lipschitz
+  constants: the one table of their formulas (``SLAF(init="relu")`` and the experiments read it).
 * :func:`fit_activation`: the degree-``k`` least-squares fit on an interval, with its sup and
   :math:`L^2` errors and the condition number of the problem (:class:`FitResult`).
+* :func:`fit_standard_normal`: the fit of a SLAF to a target on standard-normal inputs, what
+  ``SLAF(..., init="relu")`` (or any other name of :data:`ACTIVATIONS`) uses.
 * :func:`jackson_bound`: the classical a-priori bound for Lipschitz targets.
-* :func:`slaf_from_fit` / :func:`slaf_fit_to`: an evaluation-mode :class:`~slaf_np.nn.slaf.SLAF`
-  whose output *is* the fitted polynomial (per feature, on per-feature intervals).
+* :func:`fit_features`: one fit per feature, each on its own interval.
+* :func:`layer_coefficients` / :func:`slaf_parameters`: the coefficients, bias and running
+  statistics with which an evaluation-mode SLAF computes given polynomials exactly.
 
 How the fit is done (and why)
     The interval :math:`[lo, hi]` is mapped onto :math:`[-1, 1]` by :math:`t = s (x - m) / h`
@@ -44,13 +49,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from . import bases
 
-__all__ = ["Activation", "ACTIVATIONS", "FitResult", "fit_activation", "jackson_bound",
-           "layer_coefficients", "slaf_from_fit", "slaf_fit_to", "BERNSTEIN_CONSTANT"]
+__all__ = ["Activation", "ACTIVATIONS", "sigmoid", "FitResult", "fit_activation", "jackson_bound",
+           "NormalFit", "fit_standard_normal", "fit_features", "layer_coefficients",
+           "SLAFParameters",
+           "slaf_parameters", "BERNSTEIN_CONSTANT"]
 
 #: :math:`\lim_{n\to\infty} n\,E_n(|x|)` on [-1, 1] over even n (Bernstein 1914; Varga-Carpenter).
 BERNSTEIN_CONSTANT = 0.2801694990238691
@@ -60,9 +68,13 @@ HERMITE_SCALE = 3.0
 
 # ------------------------------------------------------------------------------ the targets
 
-def _sigmoid(x):
-    e = np.exp(-np.abs(x))                   # never overflows
-    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """Logistic function ``1 / (1 + e^-z)`` in ``z``'s float dtype, stable for large ``|z|``: it
+    only takes ``exp`` of ``-|z|``, which never overflows (the Sigmoid, SiLU and gate code of
+    :mod:`slaf_np.nn` use it too)."""
+    z = np.asarray(z)
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(z.dtype, copy=False)
 
 
 _erfc = np.vectorize(math.erfc, otypes=[float])
@@ -92,10 +104,10 @@ ACTIVATIONS: dict[str, Activation] = {a.name: a for a in (
     Activation("relu", lambda x: np.maximum(x, 0.0), 1.0, False, "max(x, 0)", (0.0,)),
     Activation("leaky_relu", lambda x: np.where(x > 0, x, 0.01 * x), 1.0, False,
                "x if x > 0 else 0.01 x", (0.0,)),
-    Activation("sigmoid", _sigmoid, 0.25, True, "1 / (1 + e^-x)"),
+    Activation("sigmoid", sigmoid, 0.25, True, "1 / (1 + e^-x)"),
     Activation("tanh", np.tanh, 1.0, True, "tanh x"),
     # max f' = f'(2.39936) of f' = s (1 + x (1 - s)), s = sigmoid(x); min f' = 1 - max f'
-    Activation("silu", lambda x: x * _sigmoid(x), 1.0998393201288668, True, "x sigmoid(x)"),
+    Activation("silu", lambda x: x * sigmoid(x), 1.0998393201288668, True, "x sigmoid(x)"),
     Activation("elu", lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0.0))), 1.0, False,
                "x if x > 0 else e^x - 1", (0.0,)),
     # exact GELU x Phi(x) via erfc (no cancellation for x << 0); max f' = Phi(r) + r phi(r), r = √2
@@ -327,7 +339,7 @@ def fit_activation(f, degree: int, basis: str = "chebyshev", interval=(-1.0, 1.0
     return fit
 
 
-# ------------------------------------------------------------------------------ SLAF layers
+# ------------------------------------------------------------------------------ SLAF parameters
 
 def layer_coefficients(monomial, basis: str) -> tuple[np.ndarray, np.ndarray]:
     r"""SLAF coefficients ``c`` (D, k) and bias ``b`` (D,): :math:`b + \sum_i c_i g_i(z) = p(z)`.
@@ -350,7 +362,7 @@ def layer_coefficients(monomial, basis: str) -> tuple[np.ndarray, np.ndarray]:
     return c, d[:, 0] - c @ M[:, 0]
 
 
-def _basis_moments(basis: str, k: int, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
+def _uniform_moments(basis: str, k: int, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
     """Mean and (biased) variance of g_1(z)..g_k(z) for z uniform on [lo, hi] (exact quadrature)."""
     g, w = np.polynomial.legendre.leggauss(k + 1)    # exact for degree <= 2k + 1
     G, _ = bases.evaluate(basis, (lo + hi) / 2 + (hi - lo) / 2 * g, k)
@@ -359,92 +371,129 @@ def _basis_moments(basis: str, k: int, lo: float, hi: float) -> tuple[np.ndarray
     return mean, w @ (G - mean) ** 2
 
 
-def slaf_fit_to(f, num_features: int, degree: int, intervals, basis: str = "power",
-                normalize: bool = False, fit_basis: str = "chebyshev", method: str = "lstsq",
-                dtype=np.float64, return_fits: bool = False):
-    r"""An evaluation-mode SLAF whose feature ``d`` computes the degree-k fit of ``f`` on
-    ``intervals[d]``.
-
-    Route: each feature's fit is done in the well-conditioned scaled basis ``fit_basis``
-    (:func:`fit_activation`; the fitted polynomial does not depend on it), converted to monomials
-    of the raw pre-activation z, then to the layer's ``basis`` in z by :func:`layer_coefficients`.
-    With ``normalize=False`` the layer computes :math:`b + \sum_i c_i g_i(z)` directly. With
-    ``normalize=True`` (the paper's layer) the running statistics are set to the mean and variance
-    of each :math:`g_i(z)` for z uniform on the feature's interval, i.e. what the batch statistics
-    would be if the pre-activations filled it, and :math:`c_i \sqrt{\mathrm{var}_i + \epsilon}`,
-    :math:`b + \sum_i c_i \mu_i` absorb the standardisation. Both realise the fit exactly up to
-    rounding: about ``eps * sum_j |d_j| |z|^j``, so use float64 for wide or off-centre intervals
-    (raw bases grow like :math:`|z|^k` there).
-
-    Parameters
-    ----------
-    f : str, Activation or callable
-    num_features : int
-        D.
-    degree : int
-        k.
-    intervals : array (D, 2) or (2,)
-        Per-feature [lo, hi] (a single pair is used for every feature); lo < hi.
-    basis : str
-        The layer's (polynomial) basis.
-    normalize : bool
-        Build a normalised SLAF (see above) or a raw one.
-    fit_basis, method : str
-        Passed to :func:`fit_activation`.
-    dtype : float32 or float64
-    return_fits : bool
-        Also return the list of D :class:`FitResult`.
-
-    Returns
-    -------
-    SLAF (and the fits when ``return_fits``)
-    """
-    from .nn.slaf import SLAF
-
+def fit_features(f, degree: int, intervals, num_features: int, basis: str = "chebyshev",
+                 method: str = "lstsq") -> list[FitResult]:
+    """One :func:`fit_activation` of ``f`` per feature, on ``intervals[d]`` (array (D, 2), or one
+    (lo, hi) pair for every feature), in the basis ``basis``."""
     D = int(num_features)
     iv = np.broadcast_to(np.asarray(intervals, dtype=np.float64), (D, 2))
     bad = ~(iv[:, 0] < iv[:, 1])
     if bad.any():
         i = int(np.argmax(bad))
-        raise ValueError(f"slaf_fit_to: interval of feature {i} is {tuple(iv[i])}, need lo < hi "
-                         f"(widen a constant feature's range by hand)")
-    fits = [fit_activation(f, degree, basis=fit_basis, interval=tuple(r), method=method)
-            for r in iv]
-    layer = _layer_from_monomials(np.stack([ft.monomial for ft in fits]), iv, basis, normalize,
-                                  dtype, SLAF)
-    return (layer, fits) if return_fits else layer
+        raise ValueError(f"fit_features: interval of feature {i} is {tuple(iv[i].tolist())}, "
+                         f"need lo < hi (widen a constant feature's range by hand)")
+    return [fit_activation(f, degree, basis=basis, interval=tuple(r), method=method) for r in iv]
 
 
-def slaf_from_fit(fit: FitResult, num_features: int = 1, basis: str | None = None,
-                  normalize: bool = False, dtype=np.float64):
-    """An evaluation-mode SLAF with every feature computing ``fit`` (see :func:`slaf_fit_to`).
+class SLAFParameters(NamedTuple):
+    """What an evaluation-mode SLAF holds: ``c`` (D, k), ``b`` (D,), and the running statistics
+    ``mean``, ``var`` (D, k) (0 and 1 for raw terms), all float64."""
 
-    ``basis`` is the layer's basis (default: the fit's); the layer evaluates it at the raw z, so its
-    ``c`` differs from ``fit.coef`` unless the fit was raw.
+    c: np.ndarray
+    b: np.ndarray
+    mean: np.ndarray
+    var: np.ndarray
+
+
+def slaf_parameters(monomial, intervals, basis: str = "power", normalize: bool = False,
+                    eps: float = 1e-8) -> SLAFParameters:
+    r"""The SLAF parameters whose feature ``d`` computes the polynomial ``monomial[d]`` of z.
+
+    With ``normalize=False`` the layer computes :math:`b + \sum_i c_i g_i(z)` and ``c``, ``b`` are
+    :func:`layer_coefficients`. With ``normalize=True`` (the paper's layer) the running statistics
+    are the mean and variance of each :math:`g_i(z)` for z uniform on the feature's interval, i.e.
+    what the batch statistics would be if the pre-activations filled it, and
+    :math:`c_i \sqrt{\mathrm{var}_i + \epsilon}`, :math:`b + \sum_i c_i \mu_i` absorb the
+    standardisation. Both realise the polynomials exactly up to rounding: about
+    ``eps * sum_j |d_j| |z|^j``, so use float64 for wide or off-centre intervals (raw bases grow
+    like :math:`|z|^k` there).
+
+    Parameters
+    ----------
+    monomial : array (D, k + 1)
+        Ascending monomial coefficients of one polynomial per feature.
+    intervals : array (D, 2)
+        Per-feature [lo, hi] (used for the statistics of ``normalize=True``).
+    basis : str
+        The layer's (polynomial) basis, evaluated at the raw z.
+    normalize : bool
+        Parameters of a normalised SLAF (see above) or of a raw one.
+    eps : float
+        The layer's ``eps``.
     """
-    from .nn.slaf import SLAF
-
-    D = int(num_features)
-    mono = np.broadcast_to(fit.monomial, (D, fit.degree + 1))
-    iv = np.broadcast_to(np.asarray(fit.interval, dtype=np.float64), (D, 2))
-    return _layer_from_monomials(mono, iv, basis or fit.basis, normalize, dtype, SLAF)
-
-
-def _layer_from_monomials(mono, intervals, basis, normalize, dtype, SLAF):
+    mono = np.atleast_2d(np.asarray(monomial, dtype=np.float64))
     D, k = mono.shape[0], mono.shape[1] - 1
     c, b = layer_coefficients(mono, basis)
-    layer = SLAF(D, k, basis=basis, shared=False, normalize=normalize, scaling="none",
-                 rng=np.random.default_rng(0), dtype=dtype)
+    if not normalize:
+        return SLAFParameters(c, b, np.zeros((D, k)), np.ones((D, k)))
+    mean, var = map(np.stack, zip(*(_uniform_moments(basis, k, lo, hi) for lo, hi in intervals),
+                                  strict=True))
+    b = b + np.sum(c * mean, axis=1)
+    c = c * np.sqrt(var + eps)
+    return SLAFParameters(c, b, mean, var)
+
+
+# ------------------------------------------------------------------------------ on N(0, 1) inputs
+
+class NormalFit(NamedTuple):
+    """A SLAF fitted on standard-normal inputs: effective coefficients ``a`` (k,), bias ``b``, and
+    the terms' moments ``mean``, ``var`` (k,) under N(0, 1) (0 and 1 for raw terms), float64."""
+
+    a: np.ndarray
+    b: float
+    mean: np.ndarray
+    var: np.ndarray
+
+
+NORMAL_GRID = np.linspace(-6.0, 6.0, 2401)
+"""The nodes of :func:`fit_standard_normal`: [-6, 6] holds all but 2e-9 of the N(0, 1) mass."""
+
+
+def fit_standard_normal(f, degree: int, basis: str = "power", normalize: bool = True,
+                        eps: float = 1e-8, dtype=np.float64) -> NormalFit:
+    r"""Least-squares fit of :math:`\sum_i a_i \hat P_i(z) + b` to ``f(z)`` for z ~ N(0, 1).
+
+    :math:`\hat P_i = (g_i(z) - \mu_i) / \sqrt{\sigma_i^2 + \epsilon}` with :math:`\mu_i`,
+    :math:`\sigma_i^2` the moments of :math:`g_i(z)` under N(0, 1) (``normalize=True``; raw
+    terms otherwise), so a normalised SLAF holding them as running statistics realises the fit in
+    evaluation mode, in training mode on standard-normal batches and after recalibration on
+    standard-normal data. The fit is weighted least squares on :data:`NORMAL_GRID` with the
+    normal density as weights (the moments use the same weights), solved in float64.
+
+    Parameters
+    ----------
+    f : str, Activation or callable
+        A key of :data:`ACTIVATIONS` or a vectorised function ``f(z) -> array``.
+    degree : int
+        k, the number of basis functions.
+    basis : str
+        Any registered basis (``fourier`` included).
+    normalize : bool
+        Standardised terms (the paper's SLAF) or raw ones.
+    eps : float
+        The layer's ``eps``.
+    dtype : float32 or float64
+        The layer's dtype: the moments are rounded to it before the fit, so that a layer that
+        stores them in ``dtype`` computes exactly the fitted combination.
+
+    Returns
+    -------
+    NormalFit
+    """
+    _, func, _ = _target(f)
+    k = int(degree)
+    z = NORMAL_GRID
+    w = np.exp(-0.5 * z * z)
+    w /= w.sum()
+    G, _ = bases.evaluate(basis, z, k)
     if normalize:
-        mu, var = map(np.stack, zip(*(_basis_moments(basis, k, lo, hi) for lo, hi in intervals),
-                                    strict=True))
-        b = b + np.sum(c * mu, axis=1)
-        c = c * np.sqrt(var + layer.eps)
-        layer.buffers["running_mean"][...] = mu
-        layer.buffers["running_var"][...] = var
-    layer.params["c"][...] = c
-    layer.params["b"][...] = b
-    if "input_min" in layer.buffers:         # the range plot_activations draws
-        layer.buffers["input_min"][...] = intervals[:, 0]
-        layer.buffers["input_max"][...] = intervals[:, 1]
-    return layer
+        mu = w @ G
+        mean, var = mu, w @ (G - mu) ** 2
+    else:
+        mean, var = np.zeros(k), np.ones(k)
+    held_mean = mean.astype(dtype).astype(np.float64)
+    std = np.sqrt(var.astype(dtype).astype(np.float64) + eps) if normalize else np.ones(k)
+    A = np.hstack([(G - held_mean) / std, np.ones((z.size, 1))]) * np.sqrt(w)[:, None]
+    target = np.asarray(func(z), dtype=np.float64) * np.sqrt(w)
+    sol = np.linalg.lstsq(A, target, rcond=None)[0]
+    return NormalFit(sol[:k], float(sol[k]), mean, var)

@@ -13,43 +13,33 @@ import numpy as np
 
 from .nn.base import Module
 from .nn.slaf import SLAF
-from .train.calibration import statistic_layers
+from .train.calibration import layer_inputs
 from .utils import save_figure
 
-__all__ = ["plot_activations", "slaf_input_ranges"]
+__all__ = ["plot_activations", "slaf_input_ranges", "slaf_layers"]
 
 FALLBACK_RANGE = (-3.0, 3.0)
+
+
+def slaf_layers(model: Module) -> list[SLAF]:
+    """The SLAF layers of ``model`` in forward order."""
+    leaves = model.modules() if hasattr(model, "modules") else [model]
+    return [m for m in leaves if isinstance(m, SLAF)]
 
 
 def slaf_input_ranges(model: Module, X: np.ndarray,
                       batch_size: int = 1024) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """Per-feature (min, max) of the input of every SLAF layer in the evaluation-mode forward of
-    ``model`` on ``X``, keyed by ``id(layer)``. One pass over ``X``; no buffer is changed."""
-    layers = [m for m in statistic_layers(model) if isinstance(m, SLAF)]
+    ``model`` on ``X``, keyed by ``id(layer)``. No buffer is changed. The inputs come from
+    :func:`slaf_np.train.calibration.layer_inputs` (the same prefix passes as recalibration)."""
     ranges: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-
-    def recorder(layer):
-        method = type(layer).forward
-
-        def forward(x, training=False):
-            z3 = layer.to3d(x)
-            lo, hi = z3.min(axis=(0, 2)), z3.max(axis=(0, 2))
-            if id(layer) in ranges:
-                lo = np.minimum(lo, ranges[id(layer)][0])
-                hi = np.maximum(hi, ranges[id(layer)][1])
-            ranges[id(layer)] = (lo, hi)
-            return method(layer, x, training=training)
-
-        return forward
-
-    for layer in layers:
-        layer.forward = recorder(layer)              # an instance attribute shadows the method
-    try:
-        for start in range(0, len(X), batch_size):
-            model.forward(X[start:start + batch_size], training=False)
-    finally:
-        for layer in layers:
-            del layer.forward
+    for layer in slaf_layers(model):
+        lo, hi = np.inf, -np.inf
+        for x in layer_inputs(model, layer, X, batch_size):
+            z = layer.to3d(x)
+            lo = np.minimum(lo, z.min(axis=(0, 2), initial=np.inf))
+            hi = np.maximum(hi, z.max(axis=(0, 2), initial=-np.inf))
+        ranges[id(layer)] = (lo, hi)
     return ranges
 
 
@@ -63,10 +53,8 @@ def plot_activations(model: Module, X: np.ndarray | None = None,
     model : Module
         A SLAF layer or a container holding some.
     X : ndarray, optional
-        Inputs: the evaluation-mode forward on ``X`` gives each SLAF's input range. Without ``X``
-        the range recorded by the layer's training forwards (``input_min`` / ``input_max``
-        buffers, also set by :func:`slaf_np.recalibrate`) is used, or [-3, 3] when nothing was
-        recorded (said in the panel title).
+        Inputs: the evaluation-mode forward on ``X`` gives each SLAF's input range (a layer
+        records no range itself). Without ``X`` every panel spans [-3, 3] (said in its title).
     path : path, optional
         Write the figure there as PNG (atomically: a temporary file, then a rename).
     n_points : int
@@ -79,15 +67,14 @@ def plot_activations(model: Module, X: np.ndarray | None = None,
     Notes
     -----
     Each thin line covers its own feature's range; the mean is taken over all features on the
-    layer's whole range. For ``scaling="sample_max"`` the activation of one feature depends on the
-    other features of the sample; it is drawn for a sample whose largest ``|z|`` is the largest
-    ``|z|`` of the range.
+    layer's whole range. The activation is drawn against the SLAF's own input: after a scaling
+    layer (MaxScale, SampleMaxScale, Affine) that is the scaled value.
     """
     from matplotlib.figure import Figure
 
     if int(n_points) < 2:
         raise ValueError(f"plot_activations: n_points must be >= 2, got {n_points}")
-    layers = [m for m in statistic_layers(model) if isinstance(m, SLAF)]
+    layers = slaf_layers(model)
     if not layers:
         raise ValueError(f"plot_activations: the model has no SLAF layer ({type(model).__name__})")
     seen = slaf_input_ranges(model, X) if X is not None else {}
@@ -99,21 +86,17 @@ def plot_activations(model: Module, X: np.ndarray | None = None,
     for i, layer in enumerate(layers):
         ax = axes[i // ncols][i % ncols]
         note = ""
-        if id(layer) in seen:
-            lo, hi = seen[id(layer)]
+        if id(layer) in seen and np.all(seen[id(layer)][0] <= seen[id(layer)][1]):
+            lo, hi = (np.asarray(v, np.float64) for v in seen[id(layer)])
         else:
-            lo = layer.buffers["input_min"].astype(np.float64)
-            hi = layer.buffers["input_max"].astype(np.float64)
-            if np.any(lo > hi):
-                lo = np.full(layer.num_features, FALLBACK_RANGE[0])
-                hi = np.full(layer.num_features, FALLBACK_RANGE[1])
-                note = " (range not recorded)"
-        lo, hi = np.asarray(lo, np.float64), np.asarray(hi, np.float64)
+            lo = np.full(layer.num_features, FALLBACK_RANGE[0])
+            hi = np.full(layer.num_features, FALLBACK_RANGE[1])
+            note = " (no data: range [-3, 3])"
         a, b = float(lo.min()), float(hi.max())
         if b - a < 1e-12:
             a, b = a - 1.0, b + 1.0
         z = np.linspace(a, b, int(n_points))
-        curves = layer.activation(z, sample_scale=max(abs(a), abs(b)))        # (P, D)
+        curves = layer.activation(z)                                            # (P, D)
         inside = (z[:, None] >= lo[None, :]) & (z[:, None] <= hi[None, :])      # (P, D)
         shown = np.where(inside, curves, np.nan)
         for d in range(curves.shape[1]):

@@ -96,7 +96,8 @@ def int_polynomials(draw, count: int = 1, max_d: int = 3, max_degree: int = 4,
 @st.composite
 def slnn_configs(draw, max_d: int = 3, max_slaf: int = 3, max_degree: int = 3):
     """A small SLNN description for :func:`tests.test_polynomial.build_slnn`: inputs, widths,
-    SLAF degrees, basis, shared / per feature, normalised or not, input scaling, gate, an
+    SLAF degrees, basis, shared / per feature, normalised or not, a polynomial scaling layer
+    before each SLAF (``none``, MaxScale ``max`` or Affine ``affine``), gate, an
     evaluation-mode BatchNorm and a Residual block (each optional)."""
     n = draw(st.integers(1, max_slaf))
     return {
@@ -107,7 +108,7 @@ def slnn_configs(draw, max_d: int = 3, max_slaf: int = 3, max_degree: int = 3):
         "basis": draw(st.sampled_from(["power", "chebyshev", "legendre", "hermite"])),
         "shared": draw(st.booleans()),
         "normalize": draw(st.booleans()),
-        "scaling": draw(st.sampled_from(["none", "none", "max", "batchnorm"])),
+        "scale": draw(st.sampled_from(["none", "none", "max", "affine"])),
         "gate": draw(st.booleans()),
         "batchnorm": draw(st.booleans()),
         "residual": draw(st.booleans()),
@@ -118,16 +119,63 @@ def slnn_configs(draw, max_d: int = 3, max_slaf: int = 3, max_degree: int = 3):
 # -- SLAF layer, kernels, recalibration (tests/test_slaf.py, test_kernels.py, test_calibration.py)
 SLAF_BASES = ("power", "chebyshev", "legendre", "hermite", "fourier")
 POLY_BASES = ("power", "chebyshev", "legendre", "hermite")
-SLAF_SCALINGS = (None, "none", "max", "batchnorm", "sample_max")
+SCALINGS = (None, "max", "sample_max", "affine", "batchnorm")
+"""What the training routines put before a SLAF: nothing, MaxScale (MS), SampleMaxScale (EMFN),
+Affine (GC on MNIST) or a BatchNorm (this project's earlier GC); see :func:`scale_layer`."""
+
+
+def scale_layer(name, num_features: int, seed: int = 0):
+    """A float64 layer of :data:`SCALINGS` (None for ``None``) with parameters and statistics
+    moved away from their initial values, so that a test sees every term of its formula."""
+    from slaf_np.nn import Affine, BatchNorm, MaxScale, SampleMaxScale
+
+    rng = np.random.default_rng(seed)
+    D = num_features
+    if name is None:
+        return None
+    if name == "max":
+        layer = MaxScale(D, dtype=np.float64)
+        layer.params["m"][...] = rng.uniform(1.5, 2.5)
+        layer.buffers["running_max"][...] = rng.uniform(0.5, 3.0, D)
+    elif name == "sample_max":
+        layer = SampleMaxScale(dtype=np.float64)
+        layer.params["m"][...] = rng.uniform(1.5, 2.5)
+        layer.params["n"][...] = rng.uniform(0.5, 1.5)
+    elif name in ("affine", "batchnorm"):
+        layer = (Affine(D, eps=1e-3, dtype=np.float64) if name == "affine"
+                 else BatchNorm(D, dtype=np.float64))
+        layer.params["gamma"][...] = rng.uniform(0.5, 1.5, D) * rng.choice([-1, 1], D)
+        layer.params["beta"][...] = 0.5 * rng.standard_normal(D)
+        if name == "batchnorm":
+            layer.buffers["running_mean"][...] = 0.3 * rng.standard_normal(D)
+            layer.buffers["running_var"][...] = rng.uniform(0.5, 2.0, D)
+    else:
+        raise ValueError(f"unknown scaling {name!r}; known: {SCALINGS}")
+    return layer
 
 
 @st.composite
-def slaf_configs(draw, bases=SLAF_BASES, scalings=SLAF_SCALINGS, max_degree: int = 5):
+def slaf_configs(draw, bases=SLAF_BASES, max_degree: int = 5):
     """Keyword arguments (all but ``num_features``) of a float64 SLAF, from the option matrix."""
     return {"degree": draw(st.integers(1, max_degree)), "basis": draw(st.sampled_from(bases)),
             "shared": draw(st.booleans()), "normalize": draw(st.booleans()),
-            "scaling": draw(st.sampled_from(scalings)), "gate": draw(st.booleans()),
-            "rng": draw(seeds), "dtype": np.float64}
+            "init": draw(st.sampled_from(["paper", "paper", "normal"])),
+            "gate": draw(st.booleans()), "rng": draw(seeds), "dtype": np.float64}
+
+
+@st.composite
+def distinct_abs_inputs(draw, max_n: int = 5, max_d: int = 3, max_side: int = 2,
+                        gap: float = 0.05):
+    """A float64 input, dense (N, D) or conv (N, C, H, W), N >= 2, whose absolute values are
+    pairwise at least ``gap`` apart (random signs), so the position of a max of ``|z|`` never
+    changes under a finite-difference step."""
+    rng = np.random.default_rng(draw(seeds))
+    n, d = draw(st.integers(2, max_n)), draw(st.integers(1, max_d))
+    shape = (n, d) if draw(st.booleans()) else (n, d, draw(st.integers(1, max_side)),
+                                                   draw(st.integers(1, max_side)))
+    size = int(np.prod(shape))
+    mag = 0.1 + gap * rng.permutation(size) + rng.uniform(0, gap / 4, size)
+    return (mag * rng.choice([-1.0, 1.0], size)).reshape(shape) * draw(st.floats(0.3, 3.0))
 
 
 @st.composite

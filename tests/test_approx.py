@@ -1,4 +1,5 @@
-"""slaf_np.approx: activation targets, least-squares fits, Jackson's bound, SLAF realisations."""
+"""slaf_np.approx: activation targets, least-squares fits, Jackson's bound, the SLAF parameters
+that realise a fit (and the layers SLAF.fit_to / SLAF.from_fit build from them)."""
 
 from __future__ import annotations
 
@@ -15,11 +16,15 @@ from slaf_np.approx import (
     ACTIVATIONS,
     BERNSTEIN_CONSTANT,
     fit_activation,
+    fit_standard_normal,
     jackson_bound,
     layer_coefficients,
-    slaf_fit_to,
-    slaf_from_fit,
+    sigmoid,
+    slaf_parameters,
 )
+from slaf_np.nn import activations as nn_activations
+from slaf_np.nn import slaf as nn_slaf
+from slaf_np.nn.slaf import SLAF
 
 P = np.polynomial.polynomial
 SMOOTH = [n for n, a in ACTIVATIONS.items() if a.smooth]
@@ -194,7 +199,7 @@ def test_layer_coefficients_round_trip(basis, k, seed):
 @pytest.mark.parametrize("normalize", [False, True])
 def test_slaf_fit_to_realises_the_fits(basis, normalize):
     intervals = np.array([[-1.0, 1.0], [-3.0, 3.0], [0.3, 4.2], [-5.0, 2.0], [-0.1, 0.05]])
-    layer, fits = slaf_fit_to("tanh", 5, 8, intervals, basis=basis, normalize=normalize,
+    layer, fits = SLAF.fit_to("tanh", 5, 8, intervals, basis=basis, normalize=normalize,
                               return_fits=True)
     assert layer.normalize == normalize and layer.params["c"].shape == (5, 8)
     z = np.stack([np.linspace(lo, hi, 401) for lo, hi in intervals], axis=1)
@@ -204,11 +209,13 @@ def test_slaf_fit_to_realises_the_fits(basis, normalize):
     err = np.abs(y - np.tanh(z)).max(axis=0)              # 401 points vs the fits' 20,001
     sup = np.array([f.sup_error for f in fits])
     assert np.all(err <= sup * (1 + 1e-6) + 1e-12) and np.all(err >= 0.99 * sup)
-    np.testing.assert_array_equal(layer.buffers["input_min"], intervals[:, 0])
+    p = slaf_parameters(np.stack([f.monomial for f in fits]), intervals, basis, normalize)
+    np.testing.assert_array_equal(layer.params["c"], p.c)       # the layer holds the numbers
+    np.testing.assert_array_equal(layer.buffers["running_mean"], p.mean)
 
 
 def test_slaf_fit_to_normalised_statistics_are_the_uniform_moments():
-    layer = slaf_fit_to("relu", 2, 3, [[-1.0, 3.0], [0.0, 2.0]], basis="power", normalize=True)
+    layer = SLAF.fit_to("relu", 2, 3, [[-1.0, 3.0], [0.0, 2.0]], basis="power", normalize=True)
     # z ~ U(-1, 3): E z = 1, Var z = 16/12; E z^2 = 7/3
     assert layer.buffers["running_mean"][0, :2] == pytest.approx([1.0, 7 / 3])
     assert layer.buffers["running_var"][0, 0] == pytest.approx(16 / 12)
@@ -220,14 +227,61 @@ def test_slaf_from_fit_and_float32_layers():
     fit = fit_activation("gelu", 6, basis="chebyshev", interval=(-3, 3))
     z = np.linspace(-3, 3, 201)[:, None].repeat(4, axis=1)
     for basis in POLY_BASES:
-        layer = slaf_from_fit(fit, 4, basis=basis, normalize=basis != "power")
+        layer = SLAF.from_fit(fit, 4, basis=basis, normalize=basis != "power")
         np.testing.assert_allclose(layer.forward(z), fit(z), atol=1e-11)
-    layer32 = slaf_from_fit(fit, 4, normalize=True, dtype=np.float32)
+    layer32 = SLAF.from_fit(fit, 4, normalize=True, dtype=np.float32)
     y32 = layer32.forward(z.astype(np.float32))
     assert y32.dtype == np.float32
     np.testing.assert_allclose(y32, fit(z), atol=1e-4)
 
 
 def test_slaf_fit_to_rejects_empty_intervals():
-    with pytest.raises(ValueError, match="feature 1"):
-        slaf_fit_to("relu", 3, 4, [[-1.0, 1.0], [2.0, 2.0], [0.0, 1.0]])
+    with pytest.raises(ValueError, match=r"interval of feature 1 is \(2.0, 2.0\), need lo < hi"):
+        SLAF.fit_to("relu", 3, 4, [[-1.0, 1.0], [2.0, 2.0], [0.0, 1.0]])
+
+
+# ------------------------------------------------------------------------------ one source of truth
+
+def test_one_table_of_activations_and_one_sigmoid():
+    """SLAF's named inits are the names of ACTIVATIONS and the layers use approx's sigmoid: there
+    is no second table of formulas (the old nn/slaf.py TARGETS had a second GELU)."""
+    assert nn_slaf.INITS == ("paper", "normal", "identity", *ACTIVATIONS)
+    assert not hasattr(nn_slaf, "TARGETS")
+    assert nn_activations.sigmoid is sigmoid
+    z = np.array([-800.0, -1.0, 0.0, 2.0, 800.0], dtype=np.float32)
+    assert sigmoid(z).dtype == np.float32 and np.isfinite(sigmoid(z)).all()
+
+
+def test_approx_builds_no_layer():
+    """Imports point one way (nn -> approx -> bases): approx imports nothing of the package but
+    bases, not even inside a function (as slaf_from_fit once imported SLAF)."""
+    import ast
+    import inspect
+
+    import slaf_np.approx as approx
+
+    tree = ast.parse(inspect.getsource(approx))
+    imported = {(node.level, node.module) for node in ast.walk(tree)
+                if isinstance(node, ast.ImportFrom)}
+    assert {m for level, m in imported if level > 0} <= {None}          # "from . import bases"
+    assert not any(isinstance(node, ast.Import) and any("slaf_np" in a.name for a in node.names)
+                   for node in ast.walk(tree))
+    assert not any(m and m.startswith("slaf_np") for _, m in imported)
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+@pytest.mark.parametrize("basis", ["power", "hermite", "fourier"])
+def test_fit_standard_normal_is_the_weighted_least_squares_fit(basis, normalize):
+    """The residual of the fit is orthogonal (under the normal weights on the grid) to the
+    constant and to every standardised term: the normal equations of a least-squares fit."""
+    fit = fit_standard_normal("gelu", 5, basis, normalize)
+    z = np.linspace(-6.0, 6.0, 2401)
+    w = np.exp(-0.5 * z * z)
+    w /= w.sum()
+    G, _ = bases.evaluate(basis, z, 5)
+    if normalize:
+        np.testing.assert_allclose(fit.mean, w @ G, rtol=1e-12, atol=1e-15)
+    Ph = (G - fit.mean) / np.sqrt(fit.var + 1e-8) if normalize else G
+    resid = Ph @ fit.a + fit.b - ACTIVATIONS["gelu"](z)
+    np.testing.assert_allclose(np.hstack([np.ones((z.size, 1)), Ph]).T @ (w * resid), 0,
+                               atol=1e-12)

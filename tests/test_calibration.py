@@ -1,12 +1,13 @@
-"""Recalibration: exact population statistics, layer by layer."""
+"""Recalibration: exact population statistics, layer by layer, through the layers' public
+``calibrate`` hook and the containers' ``input_of``."""
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import SLAF_SCALINGS, seeds
+from strategies import SCALINGS, scale_layer, seeds
 
-from slaf_np.nn import BatchNorm, Dense, Residual, Sequential
+from slaf_np.nn import BatchNorm, Dense, MaxScale, Residual, Sequential
 from slaf_np.nn.slaf import SLAF
 from slaf_np.train.calibration import recalibrate, statistic_layers
 from slaf_np.train.losses import mse
@@ -19,21 +20,21 @@ def _buffers(model):
 
 
 @settings(max_examples=15)
-@given(scaling=st.sampled_from(SLAF_SCALINGS), basis=st.sampled_from(["power", "fourier"]),
+@given(scaling=st.sampled_from(SCALINGS), basis=st.sampled_from(["power", "fourier"]),
        conv=st.booleans(), batch_size=st.integers(1, 200), seed=seeds)
 def test_single_slaf_eval_equals_full_batch_training(scaling, basis, conv, batch_size, seed):
-    """After recalibrate, evaluation on X equals training on X as one batch, for any batch size."""
+    """After recalibrate, evaluation on X equals training on X as one batch, for any batch size:
+    a SLAF alone or behind a routine's scaling layer (whose statistics are recalibrated first)."""
     rng = np.random.default_rng(seed)
     X = 1.0 + 2.0 * rng.standard_normal((150, 3, 2, 2) if conv else (150, 3))
-    layer = SLAF(3, 4, basis=basis, scaling=scaling, gate=True, rng=seed, dtype=F64)
-    layer.forward(rng.standard_normal(X.shape), training=True)        # stale statistics
-    recalibrate(layer, X, batch_size=batch_size)
-    y_eval = layer.forward(X)
-    y_train = layer.forward(X, training=True)
+    layer = SLAF(3, 4, basis=basis, gate=True, rng=seed, dtype=F64)
+    front = scale_layer(scaling, 3, seed)
+    model = layer if front is None else Sequential(front, layer)
+    model.forward(rng.standard_normal(X.shape), training=True)        # stale statistics
+    recalibrate(model, X, batch_size=batch_size)
+    y_eval = model.forward(X)
+    y_train = model.forward(X, training=True)
     np.testing.assert_allclose(y_eval, y_train, rtol=1e-9, atol=1e-9)
-    axes = (0,) if X.ndim == 2 else (0, 2, 3)
-    np.testing.assert_array_equal(layer.buffers["input_min"], X.min(axis=axes))
-    np.testing.assert_array_equal(layer.buffers["input_max"], X.max(axis=axes))
 
 
 def test_batchnorm_is_recalibrated():
@@ -51,16 +52,31 @@ def _network(rng_seed=0):
         BatchNorm(8, dtype=F64),
         SLAF(8, 4, rng=rng_seed + 1, dtype=F64),
         Residual(Dense(8, 8, rng=rng_seed + 2, init="glorot", dtype=F64),
-                 SLAF(8, 2, scaling="max", rng=rng_seed + 3, dtype=F64)),
-        SLAF(8, 3, scaling="batchnorm", normalize=False, rng=rng_seed + 4, dtype=F64),
+                 MaxScale(8, dtype=F64), SLAF(8, 2, rng=rng_seed + 3, dtype=F64)),
+        BatchNorm(8, dtype=F64),
+        SLAF(8, 3, normalize=False, rng=rng_seed + 4, dtype=F64),
         Dense(8, 1, rng=rng_seed + 5, init="glorot", dtype=F64))
 
 
 def test_statistic_layers_in_forward_order():
     model = _network()
     names = [type(m).__name__ for m in statistic_layers(model)]
-    assert names == ["BatchNorm", "SLAF", "SLAF", "SLAF"]
-    assert statistic_layers(model)[2] is model.layers[3].body.layers[1]
+    assert names == ["BatchNorm", "SLAF", "MaxScale", "SLAF", "BatchNorm", "SLAF"]
+    assert statistic_layers(model)[3] is model.layers[3].body.layers[2]
+
+
+def test_input_of_runs_the_prefix_only():
+    """Sequential.input_of gives the evaluation-mode input of a nested layer; the layers after it
+    do not run (their caches stay empty); a layer outside the model is an error."""
+    rng = np.random.default_rng(0)
+    model, X = _network(), rng.standard_normal((10, 2))
+    inner = model.layers[3].body.layers[2]                     # the SLAF inside the Residual
+    h = model.layers[2].forward(model.layers[1].forward(model.layers[0].forward(X)))
+    expected = model.layers[3].body.layers[1].forward(model.layers[3].body.layers[0].forward(h))
+    np.testing.assert_array_equal(model.input_of(inner, X), expected)
+    assert model.layers[4]._cache is None and model.layers[5]._cache is None
+    with pytest.raises(ValueError, match="Sequential.input_of: .*is not a layer of this model"):
+        model.input_of(SLAF(8, 2), X)
 
 
 def test_network_eval_equals_full_batch_training():
@@ -111,4 +127,4 @@ def test_errors_and_restoration():
         recalibrate(layer, np.zeros((4, 3)), batch_size=0)
     with pytest.raises(ValueError, match="expected 3 features"):
         recalibrate(Sequential(Dense(2, 4, dtype=F64), layer), np.zeros((4, 2)))
-    assert "forward" not in vars(layer)                  # restored after the error
+    assert "forward" not in vars(layer)                  # nothing patched, even on an error

@@ -295,20 +295,24 @@ def test_count_monomials():
 # ---------------------------------------------------------------------------------------------
 # expand: random small networks
 # ---------------------------------------------------------------------------------------------
-def _slaf(width, k, cfg, rng):
+def _slaf(width, k, cfg, rng) -> list:
+    """[the scaling layer of ``cfg["scale"]``, if any, then the SLAF], in evaluation state."""
     layer = SLAF(width, k, basis=cfg["basis"], shared=cfg["shared"], normalize=cfg["normalize"],
-                 scaling=cfg["scaling"], gate=cfg["gate"], rng=rng, dtype=F64)
+                 gate=cfg["gate"], rng=rng, dtype=F64)
     b = layer.buffers
     b["running_mean"][...] = 0.5 * rng.standard_normal(b["running_mean"].shape)
     b["running_var"][...] = rng.uniform(0.3, 3.0, b["running_var"].shape)
-    if "running_max" in b:
-        b["running_max"][...] = rng.uniform(0.5, 3.0, width)
-    if "bn_running_mean" in b:
-        b["bn_running_mean"][...] = rng.standard_normal(width)
-        b["bn_running_var"][...] = rng.uniform(0.3, 3.0, width)
-        layer.params["gamma"][...] = rng.uniform(0.5, 1.5, width) * rng.choice([-1, 1], width)
-        layer.params["beta"][...] = rng.standard_normal(width)
-    return layer
+    if cfg["scale"] == "max":
+        front = sn.MaxScale(width, dtype=F64)
+        front.params["m"][...] = rng.uniform(1.5, 2.5)
+        front.buffers["running_max"][...] = rng.uniform(0.5, 3.0, width)
+        return [front, layer]
+    if cfg["scale"] == "affine":
+        front = sn.Affine(width, eps=1e-3, dtype=F64)
+        front.params["gamma"][...] = rng.uniform(0.5, 1.5, width) * rng.choice([-1, 1], width)
+        front.params["beta"][...] = rng.standard_normal(width)
+        return [front, layer]
+    return [layer]
 
 
 def _batchnorm(width, rng):
@@ -333,9 +337,9 @@ def build_slnn(cfg: dict) -> sn.Sequential:
     n = len(cfg["degrees"])
     for i, (w, k) in enumerate(zip(cfg["widths"], cfg["degrees"], strict=True)):
         if cfg["residual"] and i == n - 1 and w == width:          # x + SLAF(Dense(x))
-            layers.append(sn.Residual(_dense(width, w, rng), _slaf(w, k, cfg, rng)))
+            layers.append(sn.Residual(_dense(width, w, rng), *_slaf(w, k, cfg, rng)))
         else:
-            layers += [_dense(width, w, rng), _slaf(w, k, cfg, rng)]
+            layers += [_dense(width, w, rng), *_slaf(w, k, cfg, rng)]
         if cfg["batchnorm"] and i == 0:
             layers += [_batchnorm(w, rng), sn.Dropout(0.5, rng=rng)]
         width = w
@@ -363,6 +367,9 @@ def _exact_forward(layers, x: list) -> list:
         elif name == "BatchNorm":
             s = layer.params["gamma"] / np.sqrt(layer.buffers["running_var"] + layer.eps)
             t = layer.params["beta"] - layer.buffers["running_mean"] * s
+            x = [Fraction(s[j]) * z + Fraction(t[j]) for j, z in enumerate(x)]
+        elif name in ("MaxScale", "Affine"):                      # x^ = scale z + shift
+            s, t = layer.evaluation_map()
             x = [Fraction(s[j]) * z + Fraction(t[j]) for j, z in enumerate(x)]
         elif name == "Residual":
             x = [a + b for a, b in zip(x, _exact_forward(layer.layers[0].layers, x), strict=True)]
@@ -413,9 +420,9 @@ def test_degree_is_exactly_the_product_of_degrees(cfg):
 
 def test_expand_per_channel_slaf_batchnorm_and_average_pooling():
     rng = np.random.default_rng(3)
-    cfg = {"basis": "legendre", "shared": False, "normalize": True, "scaling": "none",
+    cfg = {"basis": "legendre", "shared": False, "normalize": True, "scale": "max",
            "gate": False}
-    model = sn.Sequential(Reshape((2, 4, 2)), _slaf(2, 3, cfg, rng), _batchnorm(2, rng),
+    model = sn.Sequential(Reshape((2, 4, 2)), *_slaf(2, 3, cfg, rng), _batchnorm(2, rng),
                           AvgPool2D(2), sn.Flatten(), sn.Identity(), _dense(4, 3, rng))
     p = expand(model, 16)
     assert isinstance(p, PolynomialVector) and p.shape == (3,) and p.degree == 3
@@ -423,7 +430,7 @@ def test_expand_per_channel_slaf_batchnorm_and_average_pooling():
     X = rng.standard_normal((11, 16))
     np.testing.assert_allclose(p(X), model.forward(X), rtol=1e-12, atol=1e-12)
     # ending on an image-shaped output: the result has that per-sample shape
-    image = sn.Sequential(_slaf(2, 2, cfg, rng), AvgPool2D(2))
+    image = sn.Sequential(*_slaf(2, 2, {**cfg, "scale": "affine"}, rng), AvgPool2D(2))
     q = expand(image, input_shape=(2, 2, 4))
     X4 = rng.standard_normal((5, 2, 2, 4))
     assert q.shape == (2, 1, 2) and len(q) == 4
@@ -560,11 +567,11 @@ def test_boston_slnn_expands_to_203490_terms():
 
 
 @pytest.mark.parametrize("basis", ["power", "chebyshev", "legendre", "hermite"])
-@pytest.mark.parametrize("shared, normalize, scaling, gate", [
-    (False, True, "none", False), (True, False, "max", True), (False, True, "batchnorm", False)])
-def test_every_basis_at_degree_27(basis, shared, normalize, scaling, gate):
+@pytest.mark.parametrize("shared, normalize, scale, gate", [
+    (False, True, "none", False), (True, False, "max", True), (False, True, "affine", False)])
+def test_every_basis_at_degree_27(basis, shared, normalize, scale, gate):
     cfg = {"seed": 7, "d": 3, "widths": [3, 2, 2], "degrees": [3, 3, 3], "basis": basis,
-           "shared": shared, "normalize": normalize, "scaling": scaling, "gate": gate,
+           "shared": shared, "normalize": normalize, "scale": scale, "gate": gate,
            "batchnorm": True, "residual": True, "outputs": 1}
     test_expansion_equals_the_network.hypothesis.inner_test(cfg)
     test_degree_is_exactly_the_product_of_degrees.hypothesis.inner_test(cfg)

@@ -28,7 +28,7 @@ This script:
 2. builds ``SLAF(1, k, init="relu")`` layers and compares them with ReLU on standard-normal
    inputs, including what happens in the tails and under batch statistics;
 3. trains a small ReLU network, measures the range of every pre-activation, replaces each ReLU by
-   a SLAF fitted on those ranges (``slaf_np.approx.slaf_fit_to``) and reports how close the
+   a SLAF fitted on those ranges (``slaf_np.SLAF.fit_to``) and reports how close the
    SLNN's outputs are to the network's, next to the bound above; draws the SLAFs with
    ``slaf_np.plotting.plot_activations``.
 
@@ -56,7 +56,6 @@ from slaf_np.approx import (
     BERNSTEIN_CONSTANT,
     fit_activation,
     jackson_bound,
-    slaf_fit_to,
 )
 from slaf_np.datasets import smooth_regression
 from slaf_np.plotting import plot_activations
@@ -182,7 +181,7 @@ for i, layer in enumerate(net.layers):
     h = layer.forward(h)
 
 # %% [markdown]
-# **Replace and compare.** For each ReLU, ``slaf_fit_to`` fits every neuron's ReLU on its own
+# **Replace and compare.** For each ReLU, ``SLAF.fit_to`` fits every neuron's ReLU on its own
 # interval (same fit as part 1) and returns an evaluation-mode SLAF in the paper's form (power
 # basis, per-power standardisation: the running statistics are set to the moments of z^i for z
 # uniform on the interval, and c, b absorb them). Everything else of the network is kept. For each
@@ -201,8 +200,8 @@ def convert(net, intervals, k):
     """The SLNN: each ReLU replaced by a fitted SLAF; returns (slnn, delta per ReLU layer)."""
     layers, deltas = list(net.layers), []
     for i, iv in intervals.items():
-        slaf, layer_fits = slaf_fit_to("relu", len(iv), k, iv, basis="power", normalize=True,
-                                       dtype=np.float64, return_fits=True)
+        slaf, layer_fits = sn.SLAF.fit_to("relu", len(iv), k, iv, basis="power",
+                                          normalize=True, dtype=np.float64, return_fits=True)
         layers[i] = slaf
         deltas.append(max(f.sup_error for f in layer_fits))
     return sn.Sequential(*layers), deltas

@@ -58,14 +58,14 @@ The bound, precisely
     contradiction (or a discretisation effect of the 20,001-point sup of the fit).
 
 How the SLNN is built
-    Per hidden layer and degree, :func:`slaf_np.approx.slaf_fit_to` fits each neuron's activation
+    Per hidden layer and degree, :meth:`slaf_np.SLAF.fit_to` fits each neuron's activation
     on its interval (least squares at Chebyshev nodes, near-minimax; ``FitResult.sup_error`` is
     :math:`\max |f - p|` on 20,001 points of the interval). The fit is
     :math:`p(z) = c_0 + \sum_i c_i T_i(t)`, :math:`t = (z - m) / h` (centre m, half-width h). The
     SLNN we measure folds the affine map :math:`z \mapsto t` into the preceding ``Dense``
     (:math:`W / h`, :math:`(b - m) / h`) and uses a Chebyshev-basis SLAF (``normalize=False``)
     with ``c = c_{1..k}``, ``b = c_0``: the same function, evaluated in its well-conditioned form.
-    ``slaf_fit_to``'s own layer (power basis in the raw z, as the paper's deployed SLAF would
+    ``SLAF.fit_to``'s own layer (power basis in the raw z, as the paper's deployed SLAF would
     compute it) realises the same polynomial; its error is recorded as ``sup_error_power`` and
     shows the rounding of raw monomials at high degree on wide, off-centre intervals.
 
@@ -234,10 +234,9 @@ def build_slnn(net, act: str, degree: int, ranges: list[np.ndarray]):
     """The SLNNs of ``net`` at one degree: (stable SLNN, raw power-basis SLNN, fits per layer).
 
     Stable: each hidden ``Dense`` is rescaled so that its outputs are ``t = (z - m) / h`` and each
-    activation is a Chebyshev-basis SLAF holding the fit's coefficients. Power: ``slaf_fit_to``'s
+    activation is a Chebyshev-basis SLAF holding the fit's coefficients. Power: ``SLAF.fit_to``'s
     layers (power basis in z) after the original ``Dense`` layers.
     """
-    from ..approx import slaf_fit_to
     from ..nn import Dense, Sequential
     from ..nn.slaf import SLAF
 
@@ -248,7 +247,7 @@ def build_slnn(net, act: str, degree: int, ranges: list[np.ndarray]):
             power.append(_copy_dense(m, Dense))
             continue
         D = ranges[l].shape[0]
-        layer, layer_fits = slaf_fit_to(act, D, degree, ranges[l], basis="power",
+        layer, layer_fits = SLAF.fit_to(act, D, degree, ranges[l], basis="power",
                                         normalize=False, fit_basis="chebyshev",
                                         dtype=np.float64, return_fits=True)
         center = np.array([f.center for f in layer_fits])

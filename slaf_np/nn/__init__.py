@@ -7,13 +7,15 @@ from .dense import Dense
 from .dropout import Dropout
 from .norm import BatchNorm
 from .pool import AvgPool2D, MaxPool2D
+from .scaling import Affine, MaxScale, SampleMaxScale
 from .shape import Flatten, Reshape
 from .slaf import SLAF
 
 LAYERS: dict[str, type] = {
     cls.__name__: cls
     for cls in (Dense, ReLU, LeakyReLU, Tanh, Sigmoid, SiLU, ELU, Identity, Flatten, BatchNorm,
-                Dropout, Sequential, Residual, Reshape, AvgPool2D, MaxPool2D)
+                Dropout, Sequential, Residual, Reshape, AvgPool2D, MaxPool2D, SLAF, MaxScale,
+                SampleMaxScale, Affine)
 }
 
 
@@ -23,9 +25,7 @@ def register_layer(cls: type) -> type:
     return cls
 
 
-register_layer(SLAF)
-
-
 __all__ = ["Module", "SLAF", "Dense", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "SiLU", "ELU",
            "Identity", "Flatten", "BatchNorm", "Dropout", "Sequential", "Residual", "Reshape",
-           "AvgPool2D", "MaxPool2D", "LAYERS", "register_layer"]
+           "AvgPool2D", "MaxPool2D", "MaxScale", "SampleMaxScale", "Affine", "LAYERS",
+           "register_layer"]

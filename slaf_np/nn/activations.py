@@ -14,20 +14,17 @@ ELU        z if z > 0 else a (e^z - 1)    1 if z > 0 else f + a
 ========== ============================== ===========================================
 
 The sigmoid is evaluated without overflow for either sign of ``z`` (``exp`` of a non-positive number
-only).
+only) by :func:`slaf_np.approx.sigmoid`, the one definition beside the table of target activations.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..approx import sigmoid
 from .base import Module, check_grad, check_input, check_range
 
-
-def sigmoid(z: np.ndarray) -> np.ndarray:
-    """Logistic function, stable for large ``|z|``: uses ``e^{-|z|}`` which never overflows."""
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(z.dtype, copy=False)
+__all__ = ["Identity", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "SiLU", "ELU", "sigmoid"]
 
 
 class _Elementwise(Module):

@@ -6,6 +6,13 @@ the same input, maps the gradient ``dy = dL/dy`` to ``dx = dL/dx`` in :meth:`Mod
 micrograd and PyTorch). ``params`` and ``grads`` are dicts with the same keys whose arrays are
 updated in place by the optimisers. ``buffers`` holds state that is not trained by gradients
 (running statistics); it is saved and loaded with the parameters.
+
+Calibration. A layer with running statistics also has ``calibrate(batches)``: given an iterable
+of the inputs the layer receives in evaluation mode, batch by batch, it sets every running
+statistic to its exact value over all of them (what one training forward of the whole data as a
+single batch would measure; biased variances). :func:`slaf_np.recalibrate` calls it layer by
+layer, taking each layer's inputs from :meth:`slaf_np.nn.Sequential.input_of`; :class:`Moments`
+is the exact batch-by-batch accumulator the layers share.
 """
 
 from __future__ import annotations
@@ -85,6 +92,53 @@ class Module:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
         return f"{type(self).__name__}({args})"
+
+
+class Moments:
+    r"""Exact per-feature count, mean and M2 (= count * biased variance), merged batch by batch.
+
+    Each batch brings its own two-pass float64 moments; Chan, Golub and LeVeque's pairwise update
+    merges them::
+
+        delta = mean_b - mean_a,   n = n_a + n_b
+        mean  = mean_a + delta n_b / n
+        M2    = M2_a + M2_b + delta^2 n_a n_b / n
+    """
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.mean: np.ndarray | None = None
+        self.m2: np.ndarray | None = None
+
+    def add(self, n: int, mean: np.ndarray, var: np.ndarray) -> None:
+        """Merge a batch of ``n`` values per feature with moments ``mean``, ``var`` (biased)."""
+        if n == 0:
+            return
+        mean, var = np.asarray(mean, np.float64), np.asarray(var, np.float64)
+        if self.mean is None:
+            self.n, self.mean, self.m2 = n, mean.copy(), var * n
+            return
+        total = self.n + n
+        delta = mean - self.mean
+        self.mean = self.mean + delta * (n / total)
+        self.m2 = self.m2 + var * n + delta * delta * (self.n * n / total)
+        self.n = total
+
+    def add_values(self, x: np.ndarray, axes: tuple[int, ...]) -> None:
+        """Merge the values of ``x`` (features on the axes not in ``axes``)."""
+        x = np.asarray(x, np.float64)
+        self.add(int(np.prod([x.shape[a] for a in axes])), x.mean(axis=axes), x.var(axis=axes))
+
+    @property
+    def var(self) -> np.ndarray:
+        return self.m2 / self.n
+
+    def write(self, buffers: dict, mean_key: str, var_key: str) -> None:
+        """Copy the mean and variance into ``buffers`` (in place, in the buffers' dtype)."""
+        if self.mean is None:
+            raise ValueError("Moments.write: no values were added")
+        buffers[mean_key][...] = self.mean.astype(buffers[mean_key].dtype)
+        buffers[var_key][...] = self.var.astype(buffers[var_key].dtype)
 
 
 # -- checks ------------------------------------------------------------------------------------

@@ -63,6 +63,7 @@ _NOT_POLYNOMIAL = {
     "Tanh": "tanh is not a polynomial", "Sigmoid": "the logistic function is not a polynomial",
     "SiLU": "z sigmoid(z) is not a polynomial", "ELU": "it is exponential for z < 0",
     "MaxPool2D": "a maximum is not a polynomial",
+    "SampleMaxScale": "it divides by the maximum of |z| over each sample's features",
 }
 _EXPANDERS: dict[str, Callable] = {}
 _DEGREES: dict[str, Callable] = {}
@@ -132,6 +133,16 @@ def _batchnorm(layer, s: ExpansionState, path: str) -> ExpansionState:
     return ExpansionState(rows, s.degree, s.shape, s.n_vars)
 
 
+def _feature_affine(layer, s: ExpansionState, path: str) -> ExpansionState:
+    """A per-feature affine map ``scale * z + shift`` (``layer.evaluation_map()``): MaxScale in
+    evaluation mode, Affine."""
+    ch = s.channels(layer.num_features, _where(layer, path))
+    scale, shift = layer.evaluation_map()
+    rows = s.rows * scale[ch][:, None]
+    rows[:, 0] += shift[ch]
+    return ExpansionState(rows, s.degree, s.shape, s.n_vars)
+
+
 def _slaf(layer, s: ExpansionState, path: str) -> ExpansionState:
     P = _slaf_polynomial(layer, path)
     P = P[s.channels(P.shape[0], _where(layer, path))]          # (F, k + 1)
@@ -194,7 +205,8 @@ def _body_degree(layer, path: str) -> int:
 
 for _name, _fn in (("Dense", _dense), ("BatchNorm", _batchnorm), ("Identity", _same),
                    ("Dropout", _same), ("Flatten", _reshape), ("Reshape", _reshape),
-                   ("AvgPool2D", _avgpool)):
+                   ("AvgPool2D", _avgpool), ("MaxScale", _feature_affine),
+                   ("Affine", _feature_affine)):
     register_expansion(_name, _fn)
 register_expansion("SLAF", _slaf,
                    lambda layer, path: _slaf_polynomial(layer, path).shape[1] - 1)
@@ -226,7 +238,7 @@ def _input_shape(model) -> tuple:
         name = type(layer).__name__
         if name == "Dense":
             return (layer.params["W"].shape[0],)
-        if name in ("BatchNorm", "SLAF"):
+        if name in ("BatchNorm", "SLAF", "MaxScale", "Affine"):
             return (layer.num_features,)
         if name not in ("Identity", "Dropout"):
             break
@@ -243,8 +255,9 @@ def expand(model, n_inputs: int | None = None, *, input_shape: tuple | None = No
     model : Module
         A :class:`~slaf_np.nn.Sequential` (or a single layer) made of Dense, SLAF with a
         polynomial basis (normalised or not, shared or not, dense or per channel), BatchNorm
-        (running statistics), Identity, Dropout, Flatten, Reshape, AvgPool2D, Residual and nested
-        Sequential. Other layers: see :func:`register_expansion`.
+        (running statistics), MaxScale (running max), Affine, Identity, Dropout, Flatten,
+        Reshape, AvgPool2D, Residual and nested Sequential. Other layers: see
+        :func:`register_expansion`.
     n_inputs : int, optional
         d, for flat inputs. Default: the input width of the first Dense (or BatchNorm / SLAF).
     input_shape : tuple, optional
@@ -264,8 +277,8 @@ def expand(model, n_inputs: int | None = None, *, input_shape: tuple | None = No
     Raises
     ------
     ValueError
-        For a non-polynomial layer (ReLU, MaxPool2D, a fourier SLAF, ...), naming it by its
-        index path as in the model's parameter keys, e.g. ``layer 3 (ReLU)`` or
+        For a non-polynomial layer (ReLU, MaxPool2D, SampleMaxScale, a fourier SLAF, ...), naming
+        it by its index path as in the model's parameter keys, e.g. ``layer 3 (ReLU)`` or
         ``layer 2.0.1 (Tanh)`` (inside the body of the Residual at index 2).
 
     Notes
