@@ -107,7 +107,7 @@ def plot_activations(model: Module, X: np.ndarray | None = None,
         mean = np.where(count > 0, np.nansum(shown, axis=1) / np.maximum(count, 1), np.nan)
         ax.plot(z, mean, lw=2.2, color="C3", label="mean over features (where in range)")
         ax.set_title(f"{i}: {layer!r}{note}", fontsize=8)
-        ax.set_xlabel("z (input)")
+        ax.set_xlabel("input of the layer")
         ax.set_ylabel("activation")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="best")

@@ -46,18 +46,6 @@ def _kernels():
     import numba (``import slaf_np`` stays fast)."""
     from ..kernels import slaf as kernels
 
-    if hasattr(kernels, "get_backend"):     # INTERIM: until the kernels serve fourier themselves
-        from types import SimpleNamespace
-
-        def pick(name):
-            def call(*args):
-                basis = args[2] if name.startswith("backward") else args[1]
-                poly = bases.BASES[basis].polynomial
-                return getattr(kernels, name if poly else name + "_numpy")(*args)
-            return call
-
-        return SimpleNamespace(**{n: pick(n) for n in (
-            "forward_train", "forward_eval", "backward_train", "backward_eval", "term_stats")})
     return kernels
 
 
