@@ -253,19 +253,3 @@ KERNELS = {
     "rowmul": (rowmul, rowmul_numpy),
     "evaluate": (evaluate, evaluate_numpy),
 }
-
-
-# Transitional (issue 9, to delete): these pure-NumPy names moved to slaf_np.polynomial.monomials
-# and slaf_np.polynomial.arithmetic. polynomial/expansion.py and tests/test_polynomial.py still
-# read them as ``pk.NAME`` until their imports are switched; then remove _MOVED and __getattr__
-# (the only place a kernel module reaches up into the polynomial package, and only when read).
-_MOVED = {"graded_basis": "monomials", "ranks_of": "monomials", "exponents_of": "monomials",
-          "rowmul_graded": "arithmetic", "DENSE_PLAN": "arithmetic", "TABLE_LIMIT": "arithmetic"}
-
-
-def __getattr__(name: str):
-    if name in _MOVED:
-        import importlib
-
-        return getattr(importlib.import_module(f"slaf_np.polynomial.{_MOVED[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
