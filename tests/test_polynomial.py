@@ -402,7 +402,7 @@ def test_expansion_equals_the_network(cfg):
 
 @given(slnn_configs())
 def test_degree_is_exactly_the_product_of_degrees(cfg):
-    """PAPER.md claim 3, exactly: on a random line x0 + t v, the network output (computed in
+    """docs/paper.md claim 3, exactly: on a random line x0 + t v, the network output (computed in
     rational arithmetic) has a non-zero K-th and a zero (K+1)-th finite difference."""
     model = build_slnn(cfg)
     K = degree_bound(model)
@@ -554,7 +554,7 @@ def test_expand_refuses_a_state_that_does_not_fit(monkeypatch):
 
 @pytest.mark.slow
 def test_boston_slnn_expands_to_203490_terms():
-    """The paper's Boston SLNN (PAPER.md s. 4): 13 -> 128 (k = 4) -> 64 (k = 2) -> 1, normalised
+    """The paper's Boston SLNN (docs/paper.md s. 4): 13 -> 128 (k = 4) -> 64 (k = 2) -> 1, normalised
     SLAFs with running statistics of standardised-scale data: degree 8, C(21, 8) terms."""
     rng = np.random.default_rng(0)
     model = sn.Sequential(_dense(13, 128, rng), SLAF(128, 4, rng=rng, decay=0.0, dtype=F64),

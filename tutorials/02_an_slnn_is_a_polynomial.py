@@ -1,6 +1,6 @@
 r"""Tutorial 2: a trained SLNN is a polynomial, and we can write it down.
 
-Claim 3 of the paper (PAPER.md section 1): a network whose activations are polynomial SLAFs of
+Claim 3 of the paper (docs/paper.md section 1): a network whose activations are polynomial SLAFs of
 degrees k_1, ..., k_L, with affine maps in between, computes a polynomial of its input of total
 degree at most k_1 k_2 ... k_L (exactly that for generic weights). The reason is short: an affine
 map of polynomials is a polynomial of the same degree, and a degree-k polynomial of a degree-K

@@ -1,6 +1,6 @@
 r"""Tutorial 3: fitting SLAF polynomials to ReLU, tanh and sigmoid, and converting a ReLU network.
 
-Two claims of the paper (PAPER.md section 1):
+Two claims of the paper (docs/paper.md section 1):
 
 * Claim 1: with a polynomial basis, a SLAF can approximate the usual activations (ReLU, tanh,
   sigmoid, ...). On a bounded interval this is Weierstrass's theorem, and the rate is classical:

@@ -125,7 +125,7 @@ BOSTON_FIRST_TRAIN_TARGETS = (15.2, 42.3, 50.0, 21.1, 17.7)
 
 def load_boston(data_dir: str | os.PathLike | None = None, path: str | os.PathLike | None = None,
                 download: bool = True) -> tuple[XY, XY]:
-    """Boston Housing with Keras' split (PAPER.md section 4): ``(x_train, y_train), (x_test,
+    """Boston Housing with Keras' split (docs/paper.md section 4): ``(x_train, y_train), (x_test,
     y_test)``, float64 (404, 13), (404,), (102, 13), (102,); targets are MEDV in $1000s.
 
     ``path``: a directory holding ``boston_house_prices.csv``, or that file.

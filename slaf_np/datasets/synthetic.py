@@ -13,7 +13,7 @@ from ._common import XY
 
 def two_spirals(n_per_class: int, rng: np.random.Generator, noise: float = 0.1,
                 turns: float = 2.0) -> XY:
-    """The authors' two-spirals generator (PAPER.md section 4).
+    """The authors' two-spirals generator (docs/paper.md section 4).
 
     .. math::
         n = \\sqrt{U} \\cdot 780 \\cdot 2\\pi / 360, \\quad

@@ -2,7 +2,7 @@
 
 An experiment is a module in this package that decorates one function with :func:`register`::
 
-    @register("spirals", "two-spirals: SLNN routines vs a ReLU net (PAPER.md section 4)")
+    @register("spirals", "two-spirals: SLNN routines vs a ReLU net (docs/paper.md section 4)")
     def run(ctx: RunContext) -> dict:
         ...
         return results          # JSON-able; the runner adds config, timing and writes NAME.json

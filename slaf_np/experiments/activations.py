@@ -1,7 +1,7 @@
 """RQ1: how well does a degree-k polynomial SLAF approximate the standard activations?
 
 Goal
-    Claim 1 of the paper (PAPER.md section 1): with a polynomial basis, a SLAF
+    Claim 1 of the paper (docs/paper.md section 1): with a polynomial basis, a SLAF
     ``c_0 + sum_i c_i g_i(z)`` can approximate ReLU, sigmoid, tanh and the rest. We measure how
     well, on the ranges pre-activations actually take: least-squares fits of degree k = 1..16 to
     eight activations on [-a, a], a in {1, 3, 5}, in the power, Chebyshev, Legendre and Hermite
@@ -11,7 +11,7 @@ Goal
     condition number of the least-squares problem.
 
 Paper's numbers
-    None survive (PAPER.md section 4: "Approximating standard activations with SLAF (RQ1) ... are
+    None survive (docs/paper.md section 4: "Approximating standard activations with SLAF (RQ1) ... are
     claimed but no numbers survive"); these are the first.
 
 What to expect
@@ -48,7 +48,7 @@ BASES_FIG_ACT = "tanh"          # figure (ii): the bases compared on this activa
 FITS_FIG = {"acts": ("relu", "tanh", "sigmoid", "silu"), "degrees": (2, 4, 8, 16), "a": 3}
 QUICK = {"acts": ("relu", "tanh", "sigmoid", "silu"), "bases": ("power", "chebyshev"),
          "degrees": tuple(range(1, 9)), "half_widths": (3,)}
-PAPER = ("No numbers survive: PAPER.md section 4 says approximating standard activations with "
+PAPER = ("No numbers survive: docs/paper.md section 4 says approximating standard activations with "
          "SLAF (RQ1) is claimed in the paper but no numbers survive. These are the first.")
 
 

@@ -1,4 +1,4 @@
-r"""Boston Housing regression: NN, SLNN and degree-8 polynomial regression (PAPER.md section 4).
+r"""Boston Housing regression: NN, SLNN and degree-8 polynomial regression (docs/paper.md section 4).
 
 Goal
     Reproduce the paper's regression table, train / test RMSE in $1000s on the Keras split (404 /
@@ -6,7 +6,7 @@ Goal
     inputs, the same function class as the LR-SGD and LLS baselines (C(21, 8) = 203,490 monomials).
 
     ==================== ================== ================================================
-    row                  paper train / test settings (authors' code, PAPER.md section 4)
+    row                  paper train / test settings (authors' code, docs/paper.md section 4)
     ==================== ================== ================================================
     NN ReLU BN           1.32 / 3.78        standardised x; Dense128 ReLU (L2 0.1) BN Dense64
                                             ReLU (L1 0.1) BN Dense1; Adam 1e-2, batch 256
@@ -274,7 +274,7 @@ def _expand_for(model, Xte64, seed, ctx) -> dict:
 
 # ------------------------------------------------------------------------------------- runner
 @register("boston", "Boston Housing: NN, SLNN (exactly a degree-8 polynomial), LR-SGD, Lasso, "
-                    "Ridge on degree-8 monomials, PAPER.md s.4")
+                    "Ridge on degree-8 monomials, docs/paper.md s.4")
 def run(ctx) -> dict:
     from ..datasets import load_boston
     from ..polynomial.features import Standardizer

@@ -227,7 +227,7 @@ def markdown_page(config: dict, rows: dict, table: str, notes: dict) -> str:
     degree, seeds, epochs = config["features"]["degree"], config["seeds"], config["epochs"]
     lr_seeds, lr_epochs = config["lr_sgd"]["seeds"], config["lr_sgd"]["epochs"]
     columns = config["features"]["columns_incl_bias"]
-    md = ["# Boston Housing (PAPER.md section 4)", "",
+    md = ["# Boston Housing (docs/paper.md section 4)", "",
           "RMSE in $1000s, mean ± std over seeds (population std); deterministic rows: one run.",
           "Networks: evaluation mode after recalibrating BN / SLAF statistics on the training set.",
           f"Monomials of degree <= {degree} ({columns} columns with the "

@@ -1,7 +1,7 @@
 r"""RQ3: the effect of the SLAF degree on accuracy and on training stability, normalised vs raw.
 
 Goal
-    Research question 3 of the published review (PAPER.md section 1): how does the degree k of
+    Research question 3 of the published review (docs/paper.md section 1): how does the degree k of
     the polynomial SLAF affect approximation, optimisation and generalisation? And claim 4: high
     powers make SLNNs hard to optimise, and normalising the basis terms (per-term mean-variance
     standardisation, the paper's final SLAF) stabilises training. We train 2-16-16-1 SLNNs (the
@@ -10,7 +10,7 @@ Goal
     training diverges.
 
 Paper's numbers
-    None: PAPER.md section 4 says the degree ablations (RQ3) are claimed but no numbers survive.
+    None: docs/paper.md section 4 says the degree ablations (RQ3) are claimed but no numbers survive.
     For reference, the paper's two-spirals SLNNs used k = 4 or 7 (BN-SLAF 73.5 % validation
     accuracy with a 2-10-10-1 network, 15 epochs, on 100k points per class).
 
@@ -79,7 +79,7 @@ REG_N, REG_TEST_FRAC, REG_NOISE, REG_EPOCHS = 3_000, 1 / 3, 0.1, 60
 EXPLODE_FACTOR = 10.0
 QUICK = {"degrees": (1, 3, 6), "n_seeds": 1, "spirals_n_per_class": 1_000, "spirals_epochs": 3,
          "reg_n": 600, "reg_epochs": 8}
-PAPER = ("None: PAPER.md section 4 says the degree ablations (RQ3) are claimed but no numbers "
+PAPER = ("None: docs/paper.md section 4 says the degree ablations (RQ3) are claimed but no numbers "
          "survive. The paper's two-spirals SLNNs used k = 4 or 7.")
 
 

@@ -1,7 +1,7 @@
 """RQ5: how many polynomial features does it take to represent the paper's SLNNs?
 
 Goal
-    Claim 3 of the paper (PAPER.md section 1): an evaluation-mode SLNN whose SLAFs are polynomials
+    Claim 3 of the paper (docs/paper.md section 1): an evaluation-mode SLNN whose SLAFs are polynomials
     of degrees k_1..k_L computes a polynomial of its d inputs of total degree at most
     K = k_1 ... k_L, so it equals linear regression on the C(d + K, K) monomials of degree <= K,
     "far more than the SLNN's parameters". We count both sides, exactly, for the paper's networks:
@@ -75,7 +75,7 @@ def dense_slnn_params(widths, degrees, shared: bool = False) -> int:
 
 
 def mnist_cnn_params(spec=MNIST_CNN, shared_fc_slaf: bool = False) -> tuple[int, list]:
-    """Layer-by-layer parameter count of the paper's MNIST SLNN (PAPER.md section 4).
+    """Layer-by-layer parameter count of the paper's MNIST SLNN (docs/paper.md section 4).
 
     'same' padding, so each 2x2 max-pooling halves (rounding up) the 28 x 28 image: 14, then 7.
     A SLAF degree of None means no SLAF (the ReLU baseline, :data:`MNIST_RELU`).

@@ -1,7 +1,7 @@
 r"""Claim 2, universality: SLNNs approximate Lipschitz networks arbitrarily well on compact sets.
 
 Goal
-    PAPER.md section 1, claim 2: replace every activation :math:`\sigma` of a network N by a
+    docs/paper.md section 1, claim 2: replace every activation :math:`\sigma` of a network N by a
     polynomial :math:`p_l` that is uniformly close to it on the range its pre-activations take on
     the compact input domain, and the resulting SLNN :math:`\hat N` satisfies
 

@@ -1,6 +1,6 @@
 r"""Multivariate polynomials, and the exact polynomial an evaluation-mode SLNN computes.
 
-PAPER.md claim 3: a network of affine maps and polynomial SLAFs of degrees :math:`k_1 .. k_L`
+docs/paper.md claim 3: a network of affine maps and polynomial SLAFs of degrees :math:`k_1 .. k_L`
 computes a polynomial of its input of total degree :math:`\le \prod_l k_l` (equal for generic
 weights), with up to :math:`\binom{d + K}{K}` coefficients. :func:`expand` computes that polynomial
 exactly (up to float64 rounding), :func:`degree_bound` the product of degrees and

@@ -1,6 +1,6 @@
 r"""The exact polynomial an evaluation-mode SLNN computes: :func:`expand` and :func:`degree_bound`.
 
-PAPER.md claim 3. :func:`expand` pushes the network's input through the layers as a matrix of dense
+docs/paper.md claim 3. :func:`expand` pushes the network's input through the layers as a matrix of dense
 graded vectors (one row per feature, per-sample tensors flattened in C order): a Dense layer is a
 matrix product of that matrix, BatchNorm and average pooling are linear maps of rows, a SLAF
 applies its univariate polynomial to each row by Horner's scheme with batched row products. New
@@ -223,7 +223,7 @@ def _degree(layers: list, prefix: str) -> int:
 
 
 def degree_bound(model) -> int:
-    """Product of the SLAF degrees along the network (PAPER.md claim 3).
+    """Product of the SLAF degrees along the network (docs/paper.md claim 3).
 
     A :class:`~slaf_np.nn.Residual` contributes ``max(1, degree bound of its body)`` since
     ``x + F(x)`` keeps the degree of ``x``. Raises ``ValueError`` naming the first
@@ -248,7 +248,7 @@ def _input_shape(model) -> tuple:
 
 def expand(model, n_inputs: int | None = None, *, input_shape: tuple | None = None,
            as_vector: bool = False) -> Polynomial | PolynomialVector:
-    r"""The polynomial that an evaluation-mode network computes (PAPER.md claim 3).
+    r"""The polynomial that an evaluation-mode network computes (docs/paper.md claim 3).
 
     Parameters
     ----------
