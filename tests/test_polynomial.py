@@ -554,7 +554,7 @@ def test_expand_refuses_a_state_that_does_not_fit(monkeypatch):
 
 @pytest.mark.slow
 def test_boston_slnn_expands_to_203490_terms():
-    """The paper's Boston SLNN (docs/paper.md s. 4): 13 -> 128 (k = 4) -> 64 (k = 2) -> 1, normalised
+    """The paper's Boston SLNN (docs/paper.md): 13 -> 128 (k = 4) -> 64 (k = 2) -> 1, normalised
     SLAFs with running statistics of standardised-scale data: degree 8, C(21, 8) terms."""
     rng = np.random.default_rng(0)
     model = sn.Sequential(_dense(13, 128, rng), SLAF(128, 4, rng=rng, decay=0.0, dtype=F64),

@@ -11,7 +11,7 @@ Goal
     condition number of the least-squares problem.
 
 Paper's numbers
-    None survive (docs/paper.md section 4: "Approximating standard activations with SLAF (RQ1) ... are
+    None survive (docs/paper.md s. 4: "Approximating standard activations with SLAF (RQ1) ... are
     claimed but no numbers survive"); these are the first.
 
 What to expect

@@ -1,4 +1,4 @@
-r"""Boston Housing regression: NN, SLNN and degree-8 polynomial regression (docs/paper.md section 4).
+r"""Boston Housing regression: NN, SLNN and degree-8 polynomial regression (docs/paper.md s. 4).
 
 Goal
     Reproduce the paper's regression table, train / test RMSE in $1000s on the Keras split (404 /

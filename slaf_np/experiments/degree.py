@@ -10,7 +10,7 @@ Goal
     training diverges.
 
 Paper's numbers
-    None: docs/paper.md section 4 says the degree ablations (RQ3) are claimed but no numbers survive.
+    None: docs/paper.md section 4 says the degree ablations (RQ3) are claimed, no numbers survive.
     For reference, the paper's two-spirals SLNNs used k = 4 or 7 (BN-SLAF 73.5 % validation
     accuracy with a 2-10-10-1 network, 15 epochs, on 100k points per class).
 

@@ -1,7 +1,7 @@
 """RQ5: how many polynomial features does it take to represent the paper's SLNNs?
 
 Goal
-    Claim 3 of the paper (docs/paper.md section 1): an evaluation-mode SLNN whose SLAFs are polynomials
+    Claim 3 of the paper (docs/paper.md s. 1): an evaluation-mode SLNN whose SLAFs are polynomials
     of degrees k_1..k_L computes a polynomial of its d inputs of total degree at most
     K = k_1 ... k_L, so it equals linear regression on the C(d + K, K) monomials of degree <= K,
     "far more than the SLNN's parameters". We count both sides, exactly, for the paper's networks:

@@ -1,10 +1,10 @@
 r"""The exact polynomial an evaluation-mode SLNN computes: :func:`expand` and :func:`degree_bound`.
 
-docs/paper.md claim 3. :func:`expand` pushes the network's input through the layers as a matrix of dense
-graded vectors (one row per feature, per-sample tensors flattened in C order): a Dense layer is a
-matrix product of that matrix, BatchNorm and average pooling are linear maps of rows, a SLAF
-applies its univariate polynomial to each row by Horner's scheme with batched row products. New
-layers are taught to it with :func:`register_expansion`. Both names are re-exported by
+Claim 3 of docs/paper.md. :func:`expand` pushes the network's input through the layers as a
+matrix of dense graded vectors (one row per feature, per-sample tensors flattened in C order): a
+Dense layer is a matrix product of that matrix, BatchNorm and average pooling are linear maps of
+rows, a SLAF applies its univariate polynomial to each row by Horner's scheme with batched row
+products. New layers are taught to it with :func:`register_expansion`. Both names are re-exported by
 :mod:`slaf_np.polynomial` (the contract).
 """
 

@@ -10,7 +10,7 @@ group with learning rate ``lr_g`` and gradient ``g``:
    :math:`\|g\| = \sqrt{\sum_p \sum g_p^2}` over *all* parameters, every gradient is used as
    :math:`g \cdot C / \max(\|g\|, C)` (the stored gradients are not modified).
 2. **The optimiser's update** of ``p`` from ``g`` (formulas in :class:`SGD` and :class:`Adam`).
-3. **Decoupled penalties** (docs/paper.md section 3: weight decay applied as a separate plain gradient
+3. **Decoupled penalties** (docs/paper.md s. 3: weight decay applied as a separate plain gradient
    step), on the updated ``p``::
 
        p -= lr_g * l2 * p            # gradient step on (l2 / 2) ||p||^2
