@@ -1,46 +1,63 @@
-r"""Basis families g_1..g_k for SLAF: values and derivatives by recurrence, in one registry.
+r"""Basis families g_1..g_k for SLAF: one record per basis, in one registry.
 
-A SLAF is :math:`f(z) = \sum_{i=1}^{k} c_i g_i(z) + b` (PAPER.md section 2). This module
+A SLAF is :math:`f(z) = \sum_{i=1}^{k} c_i g_i(z) + b` (docs/paper.md section 1). This module
 supplies the :math:`g_i` and :math:`g_i'`; there is no constant :math:`g_0`, the bias :math:`b`
 plays that role.
 
-=============  ==============================  ========================================  =========
-name           g_i                             recurrence (values)                       domain
-=============  ==============================  ========================================  =========
-``power``      z^i                             p_{n+1} = z p_n                           real line
-``chebyshev``  T_i (first kind)                T_{n+1} = 2 z T_n - T_{n-1}               [-1, 1]
-``legendre``   P_i                             (n+1) P_{n+1} = (2n+1) z P_n - n P_{n-1}  [-1, 1]
-``hermite``    He_i (probabilists')            He_{n+1} = z He_n - n He_{n-1}            N(0, 1)
-``fourier``    sin((2j-1)pi x/2), cos(j pi x)  angle addition, theta = pi x / 2          [-1, 1]
-=============  ==============================  ========================================  =========
+Each polynomial basis is one three-term recurrence, and its record holds the coefficients:
 
-Every value and derivative comes from a recurrence: no ``arccos``, no per-term ``power``. Each
-basis function allocates the two ``z.shape + (k,)`` outputs once and fills their last-axis slices
-in place (``out=``), so the only temporaries are the ones a recurrence needs (one scratch array for
-``fourier``). Outputs keep ``z``'s float dtype; integer input is a ``TypeError`` (a silent cast
-would hide a float32/float64 mix-up).
+.. math::
 
-New bases are added with :func:`register_basis`; the SLAF layer and the polynomial code only call
-:func:`evaluate` and :func:`monomial_matrix` and read :data:`BASES`.
+    g_{n+1} = \alpha_n z\, g_n - \beta_n g_{n-1}, \qquad g_0 = 1,\ g_{-1} = 0, \\
+    g_{n+1}' = \alpha_n (g_n + z\, g_n') - \beta_n g_{n-1}' \quad \text{(the derivative rule)}.
+
+=============  =====================  ===================  =============  ==========================
+name           g_i                    alpha_n              beta_n         domain
+=============  =====================  ===================  =============  ==========================
+``power``      z^i                    1                    0              the real line (unbounded)
+``chebyshev``  T_i (first kind)       1 at n = 0, then 2   0, then 1      [-1, 1]
+``legendre``   P_i                    (2n + 1) / (n + 1)   n / (n + 1)    [-1, 1]
+``hermite``    He_i (probabilists')   1                    n              the real line, N(0, 1)
+``fourier``    sin((2j-1) pi x / 2),  no recurrence of this form:         [-1, 1]
+               cos(j pi x)            angle addition
+=============  =====================  ===================  =============  ==========================
+
+Everything that needs a basis reads its record (:class:`Basis`): :func:`evaluate` runs the
+recurrence in NumPy (:func:`recurrence_terms`), the numba kernels of :mod:`slaf_np.kernels.slaf`
+read ``alpha`` and ``beta`` from :func:`coefficients`, and :func:`monomial_matrix` runs the same
+recurrence on coefficient rows, in exact rational arithmetic. Adding a basis is one call of
+:func:`register_basis`. A basis without such a recurrence (``fourier``) brings its own NumPy
+function; the kernels serve it with their NumPy twins.
+
+No value comes from ``arccos`` or a per-term ``power``. The outputs are allocated once and filled
+column by column in place (``out=``). They keep ``z``'s float dtype; integer input is a
+``TypeError`` (a silent cast would hide a float32/float64 mix-up).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
+from fractions import Fraction
+from functools import lru_cache, partial
+from numbers import Rational
 from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["Basis", "BASES", "register_basis", "names", "get_basis", "evaluate", "monomial_matrix",
-           "power", "chebyshev", "legendre", "hermite", "fourier"]
+__all__ = ["Basis", "BASES", "register_basis", "names", "get_basis", "evaluate", "coefficients",
+           "recurrence_terms", "monomial_matrix", "power", "chebyshev", "legendre", "hermite",
+           "fourier"]
+
+Recurrence = Callable[[int], tuple[Rational, Rational]]
+"""``n -> (alpha_n, beta_n)``, exact numbers (int or :class:`fractions.Fraction`)."""
 
 
 class Basis(NamedTuple):
     """One registered basis family.
 
-    ``func(z, k) -> (G, dG)`` with ``G[..., i-1] = g_i(z)``; ``monomials(k) -> (k, k+1)`` is
-    optional and only meaningful for polynomial bases (see :func:`monomial_matrix`).
+    ``func(z, k) -> (G, dG)`` with ``G[..., i-1] = g_i(z)``, ``dG[..., i-1] = g_i'(z)``;
+    ``recurrence(n) -> (alpha_n, beta_n)`` for a basis given by the three-term recurrence of the
+    module docstring, None otherwise.
     """
 
     name: str
@@ -48,7 +65,7 @@ class Basis(NamedTuple):
     domain: str
     polynomial: bool
     description: str
-    monomials: Callable[[int], np.ndarray] | None = None
+    recurrence: Recurrence | None = None
 
 
 BASES: dict[str, Basis] = {}
@@ -75,18 +92,74 @@ def _outputs(z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.empty(shape, dtype=z.dtype), np.empty(shape, dtype=z.dtype)
 
 
+# ------------------------------------------------------------------ the three-term recurrence
+
+def recurrence_terms(z: np.ndarray, k: int, recurrence: Recurrence):
+    r"""Values and derivatives of g_1..g_k from ``recurrence``, in ``z``'s dtype.
+
+    Column ``n`` receives :math:`g_{n+1} = \alpha_n z g_n - \beta_n g_{n-1}` and
+    :math:`g_{n+1}' = \alpha_n (g_n + z g_n') - \beta_n g_{n-1}'`, from the two columns before
+    it (:math:`g_0 = 1`, :math:`g_{-1} = 0` and their derivatives 0 before the first).
+    """
+    G, dG = _outputs(z, k)
+    g, dg, g_prev, dg_prev = 1.0, 0.0, 0.0, 0.0          # g_n, g_n', g_{n-1}, g_{n-1}'
+    for n in range(k):
+        alpha, beta = (float(c) for c in recurrence(n))
+        np.multiply(z, g, out=G[..., n])
+        G[..., n] *= alpha
+        np.multiply(z, dg, out=dG[..., n])
+        dG[..., n] += g
+        dG[..., n] *= alpha
+        if beta:
+            G[..., n] -= beta * g_prev
+            dG[..., n] -= beta * dg_prev
+        g, dg, g_prev, dg_prev = G[..., n], dG[..., n], g, dg
+    return G, dG
+
+
+@lru_cache(maxsize=256)
+def _coefficients(recurrence: Recurrence, k: int) -> np.ndarray:
+    coef = np.array([[float(c) for c in recurrence(n)] for n in range(k)])
+    coef.flags.writeable = False
+    return coef
+
+
+def coefficients(name: str, k: int) -> np.ndarray | None:
+    r"""The recurrence coefficients of basis ``name`` for n = 0..k-1 as an array (k, 2) of
+    rows :math:`(\alpha_n, \beta_n)`, float64 and read-only (it is shared between calls);
+    None for a basis without a recurrence."""
+    basis, k = get_basis(name), _check_k(k)
+    return None if basis.recurrence is None else _coefficients(basis.recurrence, k)
+
+
 # ----------------------------------------------------------------------------------------- bases
+
+def _power(n: int) -> tuple[int, int]:
+    return 1, 0
+
+
+def _chebyshev(n: int) -> tuple[int, int]:
+    return (1, 0) if n == 0 else (2, 1)
+
+
+def _legendre(n: int) -> tuple[Fraction, Fraction]:
+    return Fraction(2 * n + 1, n + 1), Fraction(n, n + 1)
+
+
+def _hermite(n: int) -> tuple[int, int]:
+    return 1, n
+
 
 def power(z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     r"""Monomials (the paper's "Taylor" basis) :math:`g_i = z^i`, :math:`i = 1..k`.
 
     .. math::
 
-        p_1 = z, \qquad p_{n+1} = z\, p_n, \qquad p_{n+1}' = (n+1)\, p_n .
+        p_0 = 1, \qquad p_{n+1} = z\, p_n \qquad (\alpha_n = 1,\ \beta_n = 0).
 
     Domain: the whole real line, but unbounded: :math:`|g_i| = |z|^i`, so for :math:`|z| > 1` the
     top term dominates and for :math:`|z| < 1` the high terms vanish. This is why SLAF standardises
-    each term (PAPER.md section 2).
+    each term (docs/paper.md section 2).
 
     Parameters
     ----------
@@ -98,14 +171,7 @@ def power(z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     G, dG : ndarray, shape ``z.shape + (k,)``, dtype of ``z``
         ``G[..., i-1] = z**i`` and ``dG[..., i-1] = i * z**(i-1)``.
     """
-    z, k = _check_z(z, "power"), _check_k(k)
-    G, dG = _outputs(z, k)
-    G[..., 0] = z
-    dG[..., 0] = 1
-    for i in range(1, k):                    # column i holds degree n + 1 = i + 1
-        np.multiply(G[..., i - 1], z, out=G[..., i])
-        np.multiply(G[..., i - 1], i + 1, out=dG[..., i])
-    return G, dG
+    return recurrence_terms(_check_z(z, "power"), _check_k(k), _power)
 
 
 def chebyshev(z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -113,8 +179,7 @@ def chebyshev(z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
     .. math::
 
-        T_0 = 1,\quad T_1 = z,\quad T_{n+1} = 2 z T_n - T_{n-1}, \\
-        T_0' = 0,\quad T_1' = 1,\quad T_{n+1}' = 2 T_n + 2 z T_n' - T_{n-1}'.
+        T_0 = 1,\quad T_1 = z,\quad T_{n+1} = 2 z T_n - T_{n-1}.
 
     Domain: :math:`[-1, 1]`, where :math:`T_n(\cos t) = \cos(n t)`, so :math:`|T_n| \le 1` and
     :math:`|T_n'| \le n^2`. Outside it they grow like
@@ -122,21 +187,7 @@ def chebyshev(z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
     Parameters and returns as in :func:`power`.
     """
-    z, k = _check_z(z, "chebyshev"), _check_k(k)
-    G, dG = _outputs(z, k)
-    G[..., 0] = z
-    dG[..., 0] = 1
-    for i in range(1, k):                    # T_{n+1} in column i from T_n (i-1) and T_{n-1} (i-2)
-        T_prev, dT_prev = (G[..., i - 2], dG[..., i - 2]) if i >= 2 else (1, 0)
-        T, dT = G[..., i], dG[..., i]
-        np.multiply(z, G[..., i - 1], out=T)
-        T *= 2
-        T -= T_prev
-        np.multiply(z, dG[..., i - 1], out=dT)
-        dT += G[..., i - 1]
-        dT *= 2
-        dT -= dT_prev
-    return G, dG
+    return recurrence_terms(_check_z(z, "chebyshev"), _check_k(k), _chebyshev)
 
 
 def legendre(z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -144,31 +195,14 @@ def legendre(z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
     .. math::
 
-        P_0 = 1,\quad P_1 = z,\quad (n+1) P_{n+1} = (2n+1) z P_n - n P_{n-1}, \\
-        P_{n+1}' = P_{n-1}' + (2n+1) P_n \quad (P_0' = 0).
+        P_0 = 1,\quad P_1 = z,\quad (n+1) P_{n+1} = (2n+1) z P_n - n P_{n-1}.
 
     Domain: :math:`[-1, 1]` (orthogonal for the uniform weight there), where :math:`|P_n| \le 1`.
     Outside it they grow like :math:`(|z| + \sqrt{z^2 - 1})^n`.
 
-    The value step is done in place as :math:`\frac{n}{n+1}\left(\frac{2n+1}{n} z P_n -
-    P_{n-1}\right)`, which needs no temporary and costs two extra roundings of the constants.
-
     Parameters and returns as in :func:`power`.
     """
-    z, k = _check_z(z, "legendre"), _check_k(k)
-    G, dG = _outputs(z, k)
-    G[..., 0] = z
-    dG[..., 0] = 1
-    for n in range(1, k):                    # P_{n+1} in column n
-        P_prev, dP_prev = (G[..., n - 2], dG[..., n - 2]) if n >= 2 else (1, 0)
-        P, dP = G[..., n], dG[..., n]
-        np.multiply(z, G[..., n - 1], out=P)
-        P *= (2 * n + 1) / n
-        P -= P_prev
-        P *= n / (n + 1)
-        np.multiply(G[..., n - 1], 2 * n + 1, out=dP)
-        dP += dP_prev
-    return G, dG
+    return recurrence_terms(_check_z(z, "legendre"), _check_k(k), _legendre)
 
 
 def hermite(z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -176,10 +210,7 @@ def hermite(z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
     .. math::
 
-        He_0 = 1,\quad He_1 = z,\quad He_{n+1} = z He_n - n He_{n-1},\qquad He_n' = n He_{n-1}.
-
-    Since :math:`n He_{n-1} = He_n'`, the value step reuses the derivative column:
-    :math:`He_{n+1} = z He_n - He_n'` (three array operations per term for both outputs).
+        He_0 = 1,\quad He_1 = z,\quad He_{n+1} = z He_n - n He_{n-1}.
 
     Domain: the real line with the standard-normal weight: for :math:`z \sim N(0, 1)`,
     :math:`E[He_m He_n] = n!\,\delta_{mn}`, so they are the natural basis after batch normalisation.
@@ -187,19 +218,12 @@ def hermite(z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
     Parameters and returns as in :func:`power`.
     """
-    z, k = _check_z(z, "hermite"), _check_k(k)
-    G, dG = _outputs(z, k)
-    G[..., 0] = z
-    dG[..., 0] = 1
-    for n in range(1, k):                    # He_{n+1} in column n
-        np.multiply(G[..., n - 1], n + 1, out=dG[..., n])      # He'_{n+1} = (n+1) He_n
-        np.multiply(z, G[..., n - 1], out=G[..., n])
-        G[..., n] -= dG[..., n - 1]                            # - n He_{n-1} = - He'_n
-    return G, dG
+    return recurrence_terms(_check_z(z, "hermite"), _check_k(k), _hermite)
 
 
 def fourier(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    r"""The EMFN "modified Fourier" basis (PAPER.md section 3) of an already-scaled input ``x``.
+    r"""The EMFN "modified Fourier" basis (docs/paper.md section 3) of an already-scaled input
+    ``x``.
 
     Sines and cosines interleaved, :math:`\theta = \pi x / 2`:
 
@@ -268,24 +292,22 @@ def fourier(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 # ----------------------------------------------------------------------- monomial coefficients
 
-def _three_term_monomials(k: int, a, c, d) -> np.ndarray:
-    r"""Monomial coefficients of :math:`g_1..g_k` for :math:`g_0 = 1, g_1 = z`,
-    :math:`g_{n+1} = (a_n z g_n - c_n g_{n-1}) / d_n`, run on coefficient rows (``z`` = shift)."""
-    M = np.zeros((k, k + 1))
-    M[0, 1] = 1.0
-    g0 = np.zeros(k + 1)
-    g0[0] = 1.0
-    for n in range(1, k):
-        prev = M[n - 2] if n >= 2 else g0
-        M[n, 1:] = a(n) * M[n - 1, :-1]
-        M[n] -= c(n) * prev
-        M[n] /= d(n)
-    return M
+def _recurrence_monomials(recurrence: Recurrence, k: int) -> np.ndarray:
+    """Monomial coefficients of g_1..g_k: the recurrence run on coefficient rows (``z`` shifts a
+    row), in exact rationals, rounded to float64 once at the end."""
+    rows = [[Fraction(1)] + [Fraction(0)] * k]                  # g_0 = 1
+    prev = [Fraction(0)] * (k + 1)                               # g_{-1} = 0
+    for n in range(k):
+        alpha, beta = recurrence(n)
+        shifted = [Fraction(0)] + rows[-1][:-1]
+        rows.append([alpha * s - beta * p for s, p in zip(shifted, prev, strict=True)])
+        prev = rows[-2]
+    return np.array([[float(c) for c in row] for row in rows[1:]])
 
 
 def _interpolated_monomials(func, k: int) -> np.ndarray:
-    """Fallback for a polynomial basis registered without ``monomials``: interpolate at k + 1
-    Chebyshev points. Accurate to about cond(Vandermonde) * eps, roughly (1 + sqrt 2)^k * 1e-16."""
+    """For a polynomial basis registered without a recurrence: interpolate at k + 1 Chebyshev
+    points. Accurate to about cond(Vandermonde) * eps, roughly (1 + sqrt 2)^k * 1e-16."""
     nodes = np.cos(np.pi * (np.arange(k + 1) + 0.5) / (k + 1))
     G, _ = func(nodes, k)
     return np.linalg.solve(np.polynomial.polynomial.polyvander(nodes, k), G).T
@@ -296,16 +318,17 @@ def monomial_matrix(name: str, k: int) -> np.ndarray:
     :math:`g_i(z) = \sum_{j=0}^{k} M_{i-1, j} z^j`.
 
     A SLAF with coefficients ``c`` (k,) and bias ``b`` is then the polynomial with ascending
-    coefficients ``c @ M`` plus ``b`` on :math:`z^0`. The built-in matrices run the values'
-    recurrences on coefficient rows (multiplying by :math:`z` shifts a row), in float64.
+    coefficients ``c @ M`` plus ``b`` on :math:`z^0`. For a basis with a recurrence the matrix
+    comes from the record's :math:`\alpha_n, \beta_n`, run on coefficient rows (multiplying by
+    :math:`z` shifts a row) in exact rational arithmetic, so every entry is the float64 nearest to
+    the true coefficient.
 
-    Exactness and growth: ``power``, ``chebyshev`` and ``hermite`` have integer coefficients,
-    exact while below :math:`2^{53}` (hermite passes it at k = 29, chebyshev at k = 45);
-    ``legendre``'s are rational, correct to a few ulps. The entries grow fast: the largest
-    :math:`|M|` at k = 12 / 20 / 30 is 6.9e3 / 6.6e6 / 3.6e10 (chebyshev), 2.0e3 / 1.5e6 / 6.9e9
-    (legendre), 6.2e4 / 9.8e9 / 2.2e17 (hermite). Evaluating the monomial form on [-1, 1] cancels
-    terms of that size and loses about ``log10(max|M|)`` digits, so converting a learned expansion
-    to monomials is fine for the small degrees SLAF uses (k <= 12) and lossy for large k.
+    Growth: the largest :math:`|M|` at k = 12 / 20 / 30 is 6.9e3 / 6.6e6 / 3.6e10 (chebyshev),
+    2.0e3 / 1.5e6 / 6.9e9 (legendre), 6.2e4 / 9.8e9 / 2.2e17 (hermite); integer entries are exact
+    while below :math:`2^{53}` (hermite passes it at k = 29, chebyshev at k = 45). Evaluating the
+    monomial form on [-1, 1] cancels terms of that size and loses about ``log10(max|M|)`` digits,
+    so converting a learned expansion to monomials is fine for the small degrees SLAF uses
+    (k <= 12) and lossy for large k.
 
     Parameters
     ----------
@@ -327,38 +350,36 @@ def monomial_matrix(name: str, k: int) -> np.ndarray:
         poly = [n for n, b in BASES.items() if b.polynomial]
         raise ValueError(f"basis {name!r} is not a polynomial ({basis.description}), so it has no "
                          f"monomial matrix; polynomial bases: {', '.join(poly)}")
-    if basis.monomials is not None:
-        M = basis.monomials(k)
-    else:
-        M = _interpolated_monomials(basis.func, k)
-    M = np.asarray(M, dtype=np.float64)
-    if M.shape != (k, k + 1):
-        raise ValueError(f"basis {name!r}: monomials({k}) returned shape {M.shape}, expected "
-                         f"{(k, k + 1)}")
-    return M
+    if basis.recurrence is not None:
+        return _recurrence_monomials(basis.recurrence, k)
+    return _interpolated_monomials(basis.func, k)
 
 
 # ------------------------------------------------------------------------------------- registry
 
-def register_basis(name: str, func: Callable, domain: str, polynomial: bool, description: str,
-                   monomials: Callable[[int], np.ndarray] | None = None, *,
+def register_basis(name: str, func: Callable | None, domain: str, polynomial: bool,
+                   description: str, recurrence: Recurrence | None = None, *,
                    overwrite: bool = False) -> Basis:
-    """Add a basis family to :data:`BASES` and return its :class:`Basis` record.
+    r"""Add a basis family to :data:`BASES` and return its :class:`Basis` record.
 
     Parameters
     ----------
     name : str
         Registry key, used as ``SLAF(..., basis=name)``.
-    func : callable ``(z, k) -> (G, dG)``
+    func : callable ``(z, k) -> (G, dG)``, or None with a ``recurrence``
         Values and derivatives of g_1..g_k, each of shape ``z.shape + (k,)`` in ``z``'s dtype.
+        None: :func:`recurrence_terms` with ``recurrence``.
     domain : str
         Where the basis is meant to be used, in words (e.g. ``"[-1, 1]"``).
     polynomial : bool
         True if every g_i is a polynomial of degree i (needed by :mod:`slaf_np.polynomial`).
     description : str
         One line for listings.
-    monomials : callable ``k -> ndarray (k, k+1)``, optional
-        Exact power-series coefficients; a polynomial basis without it gets them by interpolation.
+    recurrence : callable ``n -> (alpha_n, beta_n)``, optional
+        :math:`g_{n+1} = \alpha_n z g_n - \beta_n g_{n-1}` (:math:`g_0 = 1, g_{-1} = 0`), with
+        exact numbers (int or Fraction). It makes the basis polynomial; the numba kernels and
+        :func:`monomial_matrix` use it. A polynomial basis without one gets its monomial matrix
+        by interpolation and runs on the kernels' NumPy twins.
     overwrite : bool
         Replace an existing entry instead of raising.
     """
@@ -367,12 +388,15 @@ def register_basis(name: str, func: Callable, domain: str, polynomial: bool, des
     if name in BASES and not overwrite:
         raise ValueError(f"register_basis: basis {name!r} is already registered "
                          f"(pass overwrite=True to replace it)")
+    if recurrence is not None and not polynomial:
+        raise ValueError(f"register_basis({name!r}): a recurrence given for a non-polynomial "
+                         f"basis (a three-term recurrence makes g_i a polynomial of degree i)")
+    if func is None and recurrence is not None:
+        func = partial(recurrence_terms, recurrence=recurrence)
     if not callable(func):
-        raise TypeError(f"register_basis({name!r}): func must be callable, got "
-                        f"{type(func).__name__}")
-    if monomials is not None and not polynomial:
-        raise ValueError(f"register_basis({name!r}): monomials given for a non-polynomial basis")
-    basis = Basis(name, func, str(domain), bool(polynomial), str(description), monomials)
+        raise TypeError(f"register_basis({name!r}): func must be callable (or None with a "
+                        f"recurrence), got {type(func).__name__}")
+    basis = Basis(name, func, str(domain), bool(polynomial), str(description), recurrence)
     BASES[name] = basis
     return basis
 
@@ -424,18 +448,13 @@ def evaluate(name: str, z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 register_basis("power", power, "the real line (unbounded, grows like |z|^k)", True,
-               "monomials z^1..z^k (the paper's Taylor basis)",
-               partial(_three_term_monomials, a=lambda n: 1, c=lambda n: 0, d=lambda n: 1))
+               "monomials z^1..z^k (the paper's Taylor basis)", _power)
 register_basis("chebyshev", chebyshev, "[-1, 1] (|T_n| <= 1; grows outside)", True,
-               "Chebyshev polynomials of the first kind T_1..T_k",
-               partial(_three_term_monomials, a=lambda n: 2, c=lambda n: 1, d=lambda n: 1))
+               "Chebyshev polynomials of the first kind T_1..T_k", _chebyshev)
 register_basis("legendre", legendre, "[-1, 1] (|P_n| <= 1; grows outside)", True,
-               "Legendre polynomials P_1..P_k",
-               partial(_three_term_monomials, a=lambda n: 2 * n + 1, c=lambda n: n,
-                       d=lambda n: n + 1))
+               "Legendre polynomials P_1..P_k", _legendre)
 register_basis("hermite", hermite, "the real line, standard-normal weight (inputs ~ N(0, 1))", True,
-               "probabilists' Hermite polynomials He_1..He_k",
-               partial(_three_term_monomials, a=lambda n: 1, c=lambda n: n, d=lambda n: 1))
+               "probabilists' Hermite polynomials He_1..He_k", _hermite)
 register_basis("fourier", fourier, "[-1, 1] scaled input (|x| <= 1/2 after SLAF scaling at m = 2; "
                "mirrored about +-1 outside)", False,
                "EMFN modified Fourier basis: sin((2j-1) pi x / 2) and cos(j pi x), interleaved")

@@ -265,6 +265,23 @@ def test_registry_contents_and_fields():
         assert basis.name == name and callable(basis.func)
         assert isinstance(basis.domain, str) and isinstance(basis.description, str)
     assert [bases.BASES[n].polynomial for n in ALL] == [True, True, True, True, False]
+    assert [bases.BASES[n].recurrence is None for n in ALL] == [False] * 4 + [True]
+
+
+# (alpha_n, beta_n) for n = 0..4, from the textbook recurrences of numpy.polynomial's families
+RECURRENCES = {"power": [(1, 0)] * 5,
+               "chebyshev": [(1, 0)] + [(2, 1)] * 4,
+               "legendre": [(1, 0), (3 / 2, 1 / 2), (5 / 3, 2 / 3), (7 / 4, 3 / 4), (9 / 5, 4 / 5)],
+               "hermite": [(1, n) for n in range(5)]}
+
+
+@pytest.mark.parametrize("name", list(POLY))
+def test_coefficients_are_the_records_recurrence(name):
+    """What the kernels read: the rows (alpha_n, beta_n) of the record's recurrence."""
+    coef = bases.coefficients(name, 5)
+    np.testing.assert_array_equal(coef, RECURRENCES[name])
+    assert coef.dtype == np.float64 and not coef.flags.writeable   # shared: read-only
+    assert bases.coefficients("fourier", 5) is None
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -300,9 +317,33 @@ def test_register_basis_refuses_duplicates_and_bad_records(scratch_registry):
     bases.register_basis("power", bases.power, "R", True, "again", overwrite=True)
     assert bases.BASES["power"].description == "again"
     with pytest.raises(ValueError, match="non-polynomial"):
-        bases.register_basis("f2", bases.fourier, "R", False, "x", monomials=lambda k: None)
+        bases.register_basis("f2", bases.fourier, "R", False, "x", recurrence=lambda n: (1, 0))
     with pytest.raises(TypeError, match="callable"):
         bases.register_basis("f3", "not a function", "R", False, "x")
+    with pytest.raises(TypeError, match="callable"):
+        bases.register_basis("f4", None, "R", False, "x")       # neither func nor recurrence
+
+
+def _chebyshev_u(z, k):
+    """U_1..U_k from U_n(cos t) = sin((n + 1) t) / sin t (z strictly inside (-1, 1))."""
+    t = np.arccos(z)[..., None]
+    return np.sin((np.arange(1, k + 1) + 1) * t) / np.sin(t)
+
+
+def test_one_registration_adds_a_recurrence_basis(scratch_registry):
+    """Chebyshev polynomials of the second kind, U_{n+1} = 2 z U_n - U_{n-1} with U_0 = 1 and
+    U_1 = 2 z: the record alone gives values, derivatives and monomials."""
+    bases.register_basis("chebyshev_u", None, "[-1, 1]", True, "Chebyshev U",
+                         recurrence=lambda n: (2, 0 if n == 0 else 1))
+    z, k = np.linspace(-0.95, 0.95, 21), 7
+    G, dG = bases.evaluate("chebyshev_u", z, k)
+    np.testing.assert_allclose(G, _chebyshev_u(z, k), atol=1e-12)
+    h = 1e-6
+    np.testing.assert_allclose(dG, (_chebyshev_u(z + h, k) - _chebyshev_u(z - h, k)) / (2 * h),
+                               atol=1e-6)
+    M = bases.monomial_matrix("chebyshev_u", k)
+    np.testing.assert_allclose(npp.polynomial.polyval(z, M.T).T, G, atol=1e-12)
+    assert M[1].tolist() == [-1, 0, 4, 0, 0, 0, 0, 0]                  # U_2 = 4 z^2 - 1
 
 
 def test_evaluate_checks_a_registered_function_returns_the_right_shape(scratch_registry):
