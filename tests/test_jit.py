@@ -1,6 +1,9 @@
-"""numba set-up: a writable cache even from a read-only install, and lazy kernels."""
+"""The kernels' decorator: compiled on first call, kernels that call each other, and a cache that
+works from a read-only install (checked for real, also when the tests run as root)."""
 
 import os
+import shutil
+import stat
 import subprocess
 import sys
 import textwrap
@@ -10,54 +13,7 @@ import pytest
 
 from slaf_np.kernels import _jit
 
-
-def test_cache_dir_kept_when_user_set(monkeypatch):
-    monkeypatch.setenv("NUMBA_CACHE_DIR", "/somewhere/else")
-    _jit.configure_cache()
-    assert os.environ["NUMBA_CACHE_DIR"] == "/somewhere/else"
-
-
-def test_cache_dir_moved_when_package_unwritable(monkeypatch, tmp_path):
-    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path))
-    here = os.path.join(os.path.dirname(_jit.__file__), "__pycache__")
-    monkeypatch.setattr(_jit, "_writable", lambda p: p != here and os.makedirs(p, exist_ok=True)
-                        is None)
-    _jit.configure_cache()
-    assert os.environ["NUMBA_CACHE_DIR"] == str(tmp_path / ".cache" / "slaf_np" / "numba")
-
-
-def test_read_only_package_imports_and_runs_a_kernel(tmp_path):
-    """Copy the package to a read-only folder: import and a cached kernel must still work."""
-    import shutil
-
-    src = os.path.dirname(os.path.dirname(os.path.dirname(_jit.__file__)))
-    dst = tmp_path / "ro"
-    shutil.copytree(os.path.join(src, "slaf_np"), dst / "slaf_np",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    for root, dirs, files in os.walk(dst):
-        for name in dirs + files:
-            os.chmod(os.path.join(root, name), 0o555 if name in dirs else 0o444)
-        os.chmod(root, 0o555)
-    code = textwrap.dedent("""
-        import os, numpy as np
-        import slaf_np.polynomial.features as f
-        x = f.polynomial_features(np.arange(6.0).reshape(3, 2), 2)
-        print(x.shape, os.environ.get("NUMBA_CACHE_DIR", ""))
-    """)
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
-    env.update(PYTHONPATH=str(dst), HOME=str(tmp_path / "home"), PYTHONDONTWRITEBYTECODE="1")
-    try:
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             env=env, timeout=300)
-    finally:
-        for root, _dirs, _ in os.walk(dst):
-            os.chmod(root, 0o755)
-    assert out.returncode == 0, out.stderr
-    shape, cache = out.stdout.split(")")[0] + ")", out.stdout.split(")")[1].strip()
-    assert shape == "(3, 6)"
-    if os.geteuid() != 0:  # root can write anywhere, so the package folder counts as writable
-        assert cache.startswith(str(tmp_path / "home"))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_lazy_kernel_compiles_on_first_call_only():
@@ -67,31 +23,137 @@ def test_lazy_kernel_compiles_on_first_call_only():
 
     assert isinstance(twice, _jit.LazyKernel) and twice._dispatcher is None
     assert np.allclose(twice(np.arange(3.0)), [0.0, 2.0, 4.0])
+    assert twice._dispatcher is not None
 
 
-def _no_openblas():
-    from slaf_np.threads import blas_thread_timeout
+def test_options_reach_numba():
+    @_jit.njit(nogil=True, cache=False)
+    def one():
+        return 1
 
-    return blas_thread_timeout() is None
-
-
-@pytest.mark.skipif(_no_openblas(), reason="NumPy without its bundled OpenBLAS")
-def test_thread_defaults_are_set_but_user_values_win():
-    names = list(_jit.THREAD_DEFAULTS)
-    code = ("import os, slaf_np; from slaf_np.threads import blas_thread_timeout; "
-            f"print([os.environ[n] for n in {names!r}], blas_thread_timeout())")
-    env = {k: v for k, v in os.environ.items() if k not in names}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    assert out.stdout.strip() == f"{list(_jit.THREAD_DEFAULTS.values())!r} 16", out.stderr
-    env["OPENBLAS_THREAD_TIMEOUT"] = "20"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    assert out.stdout.strip() == "['20'] 20", out.stderr
+    assert one() == 1
+    assert one.dispatcher().targetoptions["nogil"] is True
 
 
-@pytest.mark.skipif(_no_openblas(), reason="NumPy without its bundled OpenBLAS")
-def test_blas_timeout_default_only_applies_when_slaf_np_comes_first():
-    # OpenBLAS reads its variable when NumPy loads it: importing NumPy first keeps its default
-    code = "import numpy, slaf_np; from slaf_np.threads import blas_thread_timeout as t; print(t())"
-    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    assert out.stdout.strip() == "28", out.stderr
+def test_importing_the_kernels_imports_no_numba():
+    code = ("import sys, slaf_np, slaf_np.nn.slaf, slaf_np.kernels.slaf, slaf_np.bases; "
+            "print('numba' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert out.stdout.strip() == "False", out.stderr
+
+
+_PROBE = '''
+from ._jit import njit
+
+
+@njit
+def _square(x):
+    return x * x
+
+
+@njit
+def sum_of_squares(x):
+    """Calls another kernel by its module-level name (a LazyKernel until compiled)."""
+    t = 0.0
+    for v in x:
+        t += _square(v)
+    return t
+'''
+
+_RUN_PROBE = """
+import os, sys
+sys.meta_path = [f for f in sys.meta_path if "__editable__" not in getattr(f, "__module__", "")]
+sys.path.insert(0, os.environ["INSTALL"])          # the copy, not an (editable) install
+import numpy as np, numba
+import slaf_np
+assert slaf_np.__file__.startswith(os.environ["INSTALL"]), slaf_np.__file__
+from slaf_np.kernels import _probe
+try:                           # the situation is real: numba alone finds nowhere to cache
+    numba.njit(cache=True)(_probe._square.func)
+    print("numba-can-cache")
+except RuntimeError:
+    print("numba-cannot-cache")
+assert _probe.sum_of_squares(np.arange(4.0)) == 14.0
+stats = _probe.sum_of_squares.dispatcher().stats
+print(numba.config.CACHE_DIR, sum(stats.cache_hits.values()))
+"""
+
+
+@pytest.fixture
+def read_only_install(tmp_path):
+    """The package copied where numba can write neither next to the sources nor in the user's
+    home: every ``__pycache__`` is a plain file (so no cache folder can be made there, even by
+    root, for whom a chmod'ed folder stays writable) and HOME lies under a plain file. The copy
+    is also made read-only, for a non-root run."""
+    dst = tmp_path / "install"
+    shutil.copytree(os.path.join(ROOT, "slaf_np"), dst / "slaf_np",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (dst / "slaf_np" / "kernels" / "_probe.py").write_text(_PROBE)
+    for folder, _dirs, _files in os.walk(dst):
+        with open(os.path.join(folder, "__pycache__"), "w"):
+            pass
+    for folder, _dirs, files in os.walk(dst):
+        for name in files:
+            os.chmod(os.path.join(folder, name), 0o444)
+        os.chmod(folder, 0o555)
+    (tmp_path / "plain-file").write_text("")
+    (tmp_path / "tmp").mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "XDG_CACHE_HOME")}
+    env.update(INSTALL=str(dst), HOME=str(tmp_path / "plain-file" / "home"),
+               TMPDIR=str(tmp_path / "tmp"), PYTHONDONTWRITEBYTECODE="1")
+    yield env
+    for folder, _dirs, _files in os.walk(dst):
+        os.chmod(folder, 0o755)
+
+
+def test_read_only_install_caches_in_a_private_temporary_folder(read_only_install, tmp_path):
+    runs = [subprocess.run([sys.executable, "-c", _RUN_PROBE], capture_output=True, text=True,
+                           env=read_only_install, timeout=300) for _ in range(2)]
+    for out in runs:
+        assert out.returncode == 0, out.stderr
+    first, second = (out.stdout.split() for out in runs)
+    assert first[0] == "numba-cannot-cache"
+    folder = str(tmp_path / "tmp" / f"slaf_np-numba-{os.getuid()}")
+    assert first[1] == second[1] == folder
+    assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
+    assert first[2] == "0" and int(second[2]) >= 1        # the second process loads the cache
+
+
+def test_a_cache_dir_the_user_sets_is_kept(read_only_install, tmp_path):
+    env = dict(read_only_install, NUMBA_CACHE_DIR=str(tmp_path / "mine"))
+    out = subprocess.run([sys.executable, "-c", _RUN_PROBE], capture_output=True, text=True,
+                         env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[:2] == ["numba-can-cache", str(tmp_path / "mine")]
+
+
+def test_a_shared_temporary_folder_is_not_trusted(monkeypatch, tmp_path):
+    monkeypatch.setattr(_jit.tempfile, "gettempdir", lambda: str(tmp_path))
+    folder = tmp_path / f"slaf_np-numba-{os.getuid()}"
+    assert _jit.fallback_cache_dir() == str(folder)
+    folder.chmod(0o777)                                   # writable by anyone: refused
+    assert _jit.fallback_cache_dir() is None
+
+
+def test_without_any_writable_folder_the_kernels_still_run(monkeypatch):
+    """numba refuses cache=True when nowhere can be written; the kernel then compiles without
+    a cache instead of failing."""
+    import numba
+
+    def no_cache(*args, **options):
+        if options.get("cache"):
+            raise RuntimeError("cannot cache function 'f': no locator available for file 'x'")
+        return real(*args, **options)
+
+    real = numba.njit
+    monkeypatch.setattr(numba, "njit", no_cache)
+    monkeypatch.setattr(_jit, "fallback_cache_dir", lambda: None)
+    source = textwrap.dedent("""
+        def f(x):
+            return x + 1
+    """)
+    namespace = {}
+    exec(source, namespace)
+    kernel = _jit.njit(namespace["f"])
+    assert kernel(1) == 2 and kernel.dispatcher()._cache.__class__.__name__ == "NullCache"

@@ -1,4 +1,5 @@
-"""The fused SLAF kernels against their NumPy twins, numpy.polynomial, and exact statistics.
+"""The fused SLAF kernels against their NumPy twins, numpy.polynomial, and exact statistics; the
+shared batch-norm backward against finite differences.
 
 STYLE.md rule 6: every kernel has a twin with the same signature and they agree in values and
 gradients, in float64 and float32; a small subset also runs with ``NUMBA_DISABLE_JIT=1``
@@ -16,17 +17,22 @@ from hypothesis import strategies as st
 from numpy.polynomial import chebyshev, hermite_e, legendre, polynomial
 from strategies import kernel_problems, seeds
 
+from slaf_np import bases
+from slaf_np.gradcheck import numerical_jacobian
+from slaf_np.kernels import parallel
 from slaf_np.kernels import slaf as kernels
+from slaf_np.kernels import slaf_numpy as twins
+from slaf_np.kernels.batchnorm import batchnorm_backward
 
 EPS = 1e-8
-VANDER = {0: polynomial.polyvander, 1: chebyshev.chebvander, 2: legendre.legvander,
-          3: hermite_e.hermevander}
+NAMES = ("power", "chebyshev", "legendre", "hermite")      # kernel_problems draws an index
+VANDER = {"power": polynomial.polyvander, "chebyshev": chebyshev.chebvander,
+          "legendre": legendre.legvander, "hermite": hermite_e.hermevander}
+KERNELS = ("forward_train", "forward_eval", "backward_train", "backward_eval", "term_stats")
 
 
 def _twin_pairs():
-    return [(getattr(kernels, name), getattr(kernels, name + "_numpy"))
-            for name in ("forward_train", "forward_eval", "backward_train", "backward_eval",
-                         "term_stats")]
+    return [(getattr(kernels, name), getattr(twins, name)) for name in KERNELS]
 
 
 def test_twins_have_the_same_signatures():
@@ -37,19 +43,16 @@ def test_twins_have_the_same_signatures():
             inspect.signature(twin).parameters.keys(), kern.__name__
 
 
-def _all_outputs(mod, x, code, a, b, dy):
+def _all_outputs(mod, x, basis, a, b, dy):
     """Every kernel output for one problem: training forward, eval forward, both backwards."""
-    suffix = "" if mod == "numba" else "_numpy"
-    f = {n: getattr(kernels, n + suffix) for n in ("forward_train", "forward_eval",
-                                                   "backward_train", "backward_eval",
-                                                   "term_stats")}
-    y, mean, var = f["forward_train"](x, code, a, b, EPS)
+    f = {n: getattr(kernels if mod == "numba" else twins, n) for n in KERNELS}
+    y, mean, var = f["forward_train"](x, basis, a, b, EPS)
     std = np.sqrt(var + EPS)
     out = {"y_train": y, "mean": mean, "var": var,
-           "y_eval": f["forward_eval"](x, code, a, b, mean, std)}
-    out["stats_mean"], out["stats_var"] = f["term_stats"](x, code, a.shape[1])
+           "y_eval": f["forward_eval"](x, basis, a, b, mean, std)}
+    out["stats_mean"], out["stats_var"] = f["term_stats"](x, basis, a.shape[1])
     for mode in ("train", "eval"):
-        dx, G, dsum = f["backward_" + mode](dy, x, code, a, mean, std)
+        dx, G, dsum = f["backward_" + mode](dy, x, basis, a, mean, std)
         out.update({f"dx_{mode}": dx, f"G_{mode}": G, f"dsum_{mode}": dsum})
     return out
 
@@ -58,8 +61,8 @@ def _all_outputs(mod, x, code, a, b, dy):
 def test_kernels_agree_with_twins_float64(problem, seed):
     x, code, a, b = problem
     dy = np.random.default_rng(seed).standard_normal(x.shape)
-    fast = _all_outputs("numba", x, code, a, b, dy)
-    slow = _all_outputs("numpy", x, code, a, b, dy)
+    fast = _all_outputs("numba", x, NAMES[code], a, b, dy)
+    slow = _all_outputs("numpy", x, NAMES[code], a, b, dy)
     for key in fast:
         np.testing.assert_allclose(fast[key], slow[key], rtol=1e-9, atol=1e-9, err_msg=key)
     assert fast["y_train"].dtype == np.float64
@@ -72,8 +75,8 @@ def test_kernels_agree_with_twins_float32(problem, seed):
     float32 rounding of the outputs (statistics, returned in float64, agree to 1e-9)."""
     x, code, a, b = problem
     dy = np.random.default_rng(seed).standard_normal(x.shape).astype(np.float32)
-    fast = _all_outputs("numba", x, code, a, b, dy)
-    slow = _all_outputs("numpy", x, code, a, b, dy)
+    fast = _all_outputs("numba", x, NAMES[code], a, b, dy)
+    slow = _all_outputs("numpy", x, NAMES[code], a, b, dy)
     for key in fast:
         if key.startswith(("y_", "dx_")):
             assert fast[key].dtype == np.float32, key
@@ -91,48 +94,48 @@ def test_block_edges(shape):
     x = rng.standard_normal(shape)
     a, b, dy = rng.standard_normal((shape[1], 3)), rng.standard_normal(shape[1]), \
         rng.standard_normal(shape)
-    fast = _all_outputs("numba", x, 0, a, b, dy)
-    slow = _all_outputs("numpy", x, 0, a, b, dy)
+    fast = _all_outputs("numba", x, "power", a, b, dy)
+    slow = _all_outputs("numpy", x, "power", a, b, dy)
     for key in fast:
         np.testing.assert_allclose(fast[key], slow[key], rtol=1e-9, atol=1e-9, err_msg=key)
 
 
 @pytest.mark.parametrize("k", [3, 4, 5, 8, 9, 12])
-@pytest.mark.parametrize("code", [0, 1, 2, 3])
-def test_chunk_boundaries(code, k):
+@pytest.mark.parametrize("basis", NAMES)
+def test_chunk_boundaries(basis, k):
     """The kernels evaluate kernels.CHUNK terms per sweep: k on both sides of one, two and three
     chunks, every basis, features split over several blocks, S > 1, and odd N (the kernels
     take two samples per sweep) down to one sample."""
-    rng = np.random.default_rng(code * 100 + k)
+    rng = np.random.default_rng(NAMES.index(basis) * 100 + k)
     for shape in [(6, 300, 1), (5, 4, 9), (1, 7, 2)]:
         x = 0.6 * rng.standard_normal(shape)
         a, b = rng.standard_normal((shape[1], k)), rng.standard_normal(shape[1])
         dy = rng.standard_normal(shape)
-        fast = _all_outputs("numba", x, code, a, b, dy)
-        slow = _all_outputs("numpy", x, code, a, b, dy)
+        fast = _all_outputs("numba", x, basis, a, b, dy)
+        slow = _all_outputs("numpy", x, basis, a, b, dy)
         for key in fast:
             np.testing.assert_allclose(fast[key], slow[key], rtol=1e-9, atol=1e-9,
-                                       err_msg=f"{key}, code {code}, k {k}, shape {shape}")
+                                       err_msg=f"{key}, {basis}, k {k}, shape {shape}")
 
 
-@given(code=st.integers(0, 3), k=st.integers(1, 9), seed=seeds)
-def test_recurrence_matches_numpy_polynomial(code, k, seed):
+@given(basis=st.sampled_from(NAMES), k=st.integers(1, 9), seed=seeds)
+def test_recurrence_matches_numpy_polynomial(basis, k, seed):
     """forward_eval with a = e_i, mean 0, std 1 gives g_i(x); backward_eval with dy = 1 gives
     sum_i g_i'(x); both equal numpy.polynomial's Vandermonde matrices (and their derivatives)."""
     x = np.random.default_rng(seed).uniform(-1.2, 1.2, size=(17, 1, 1))
-    V = VANDER[code](x[:, 0, 0], k)[:, 1:]                          # drop the constant column
+    V = VANDER[basis](x[:, 0, 0], k)[:, 1:]                         # drop the constant column
     zeros, ones = np.zeros((1, k)), np.ones((1, k))
     for i in range(k):
         a = np.eye(1, k, i)
-        y = kernels.forward_eval(x, code, a, np.zeros(1), zeros, ones)
+        y = kernels.forward_eval(x, basis, a, np.zeros(1), zeros, ones)
         np.testing.assert_allclose(y[:, 0, 0], V[:, i], rtol=1e-12, atol=1e-12)
     coef = np.eye(k + 1)[1:]                                        # c_i on g_i
-    deriv = {0: polynomial.polyder, 1: chebyshev.chebder, 2: legendre.legder,
-             3: hermite_e.hermeder}[code]
-    val = {0: polynomial.polyval, 1: chebyshev.chebval, 2: legendre.legval,
-           3: hermite_e.hermeval}[code]
-    expected = sum(val(x[:, 0, 0], deriv(coef[i])) for i in range(k))
-    dx, _, _ = kernels.backward_eval(np.ones_like(x), x, code, ones, zeros, ones)
+    der, val = {"power": (polynomial.polyder, polynomial.polyval),
+                "chebyshev": (chebyshev.chebder, chebyshev.chebval),
+                "legendre": (legendre.legder, legendre.legval),
+                "hermite": (hermite_e.hermeder, hermite_e.hermeval)}[basis]
+    expected = sum(val(x[:, 0, 0], der(coef[i])) for i in range(k))
+    dx, _, _ = kernels.backward_eval(np.ones_like(x), x, basis, ones, zeros, ones)
     np.testing.assert_allclose(dx[:, 0, 0], expected, rtol=1e-11, atol=1e-11)
 
 
@@ -147,61 +150,120 @@ def test_float32_statistics_with_a_large_mean():
     P = np.stack([x64 ** i for i in range(1, 5)], axis=-1)         # (N, D, 1, k), float64
     ref_mean = P.mean(axis=(0, 2))
     ref_var = ((P - ref_mean[:, None, :]) ** 2).mean(axis=(0, 2))
-    for f in (kernels.term_stats, kernels.term_stats_numpy):
-        mean, var = f(x, 0, 4)
+    for f in (kernels.term_stats, twins.term_stats):
+        mean, var = f(x, "power", 4)
         np.testing.assert_allclose(mean, ref_mean, rtol=1e-12)
         np.testing.assert_allclose(var, ref_var, rtol=1e-9)
     P32 = P.astype(np.float32)
     naive = (P32 * P32).mean(axis=(0, 2)) - P32.mean(axis=(0, 2)) ** 2
     assert np.max(np.abs(naive - ref_var) / ref_var) > 1.0
-    y, mean, var = kernels.forward_train(x, 0, np.ones((3, 4)), np.zeros(3), EPS)
+    y, mean, var = kernels.forward_train(x, "power", np.ones((3, 4)), np.zeros(3), EPS)
     np.testing.assert_allclose(var, ref_var, rtol=1e-9)
     # standardised terms have mean 0 and variance 1, so y = sum of 4 unit terms has mean 0
     assert abs(float(y.astype(np.float64).mean())) < 1e-3
 
 
-def test_no_kernel_for_fourier_and_bad_layouts():
-    x = np.zeros((2, 3, 1))
-    with pytest.raises(ValueError, match="no numba kernel"):
-        kernels.forward_eval(x, kernels.CODES["fourier"], np.ones((3, 2)), np.zeros(3),
-                             np.zeros((3, 2)), np.ones((3, 2)))
-    with pytest.raises(ValueError, match=r"\(N, D, S\)"):
-        kernels.term_stats(np.zeros((2, 3)), 0, 2)
-    assert kernels.get_backend("numba", kernels.CODES["fourier"]) is kernels.BACKENDS["numpy"]
-    with pytest.raises(ValueError, match="numba, numpy"):
-        kernels.get_backend("cuda")
+def test_bad_layouts_and_unknown_bases_are_refused():
+    with pytest.raises(ValueError, match=r"term_stats: expected x of shape \(N, D, S\)"):
+        kernels.term_stats(np.zeros((2, 3)), "power", 2)
+    with pytest.raises(ValueError, match="unknown basis 'taylor'.*power, chebyshev"):
+        kernels.forward_train(np.zeros((2, 3, 1)), "taylor", np.ones((3, 2)), np.zeros(3), EPS)
 
 
-def test_fourier_twin_accepts_a_code_or_a_name():
+def _refuse(*args):
+    raise AssertionError("the NumPy twin was called")
+
+
+def _one_of_each_kernel(mod, basis, k=4, shape=(6, 3, 2)):
+    rng = np.random.default_rng(5)
+    x = rng.uniform(-0.5, 0.5, shape)
+    a, b, dy = rng.standard_normal((shape[1], k)), rng.standard_normal(shape[1]), \
+        rng.standard_normal(shape)
+    return _all_outputs(mod, x, basis, a, b, dy)
+
+
+def test_fourier_is_served_by_the_twins_inside_the_same_call(monkeypatch):
+    """A basis without a recurrence needs no backend switch: the kernels hand it to the twins."""
+    fast, slow = _one_of_each_kernel("numba", "fourier"), _one_of_each_kernel("numpy", "fourier")
+    for key in fast:
+        np.testing.assert_array_equal(fast[key], slow[key], err_msg=key)
     x = np.random.default_rng(0).uniform(-0.5, 0.5, (6, 2, 1))
-    args = (np.ones((2, 4)), np.zeros(2), np.zeros((2, 4)), np.ones((2, 4)))
-    y1 = kernels.forward_eval_numpy(x, kernels.CODES["fourier"], *args)
-    y2 = kernels.forward_eval_numpy(x, "fourier", *args)
+    y = kernels.forward_eval(x, "fourier", np.ones((2, 4)), np.zeros(2), np.zeros((2, 4)),
+                             np.ones((2, 4)))
     theta = np.pi / 2 * x
-    expected = np.sin(theta) + np.cos(2 * theta) + np.sin(3 * theta) + np.cos(4 * theta)
-    np.testing.assert_allclose(y1, expected, atol=1e-12)
-    np.testing.assert_array_equal(y1, y2)
+    np.testing.assert_allclose(y, np.sin(theta) + np.cos(2 * theta) + np.sin(3 * theta)
+                               + np.cos(4 * theta), atol=1e-12)
+    monkeypatch.setattr(kernels.slaf_numpy, "forward_eval", _refuse)
+    with pytest.raises(AssertionError, match="twin was called"):
+        kernels.forward_eval(x, "fourier", np.ones((2, 4)), np.zeros(2), np.zeros((2, 4)),
+                             np.ones((2, 4)))
+
+
+@pytest.fixture
+def chebyshev_u():
+    """Chebyshev polynomials of the second kind, registered with their recurrence alone."""
+    bases.register_basis("chebyshev_u", None, "[-1, 1]", True, "Chebyshev U",
+                         recurrence=lambda n: (2, 0 if n == 0 else 1))
+    yield "chebyshev_u"
+    del bases.BASES["chebyshev_u"]
+
+
+@pytest.mark.parametrize("k", [3, 6])
+def test_a_registered_recurrence_runs_on_the_kernels(chebyshev_u, monkeypatch, k):
+    """The kernels read the basis record: a basis added by one registration runs on them (the
+    twins are not called) and agrees with the twins."""
+    fast = _one_of_each_kernel("numba", chebyshev_u, k)
+    slow = _one_of_each_kernel("numpy", chebyshev_u, k)
+    for key in fast:
+        np.testing.assert_allclose(fast[key], slow[key], rtol=1e-9, atol=1e-9, err_msg=key)
+    for name in KERNELS:
+        monkeypatch.setattr(kernels.slaf_numpy, name, _refuse)
+    again = _one_of_each_kernel("numba", chebyshev_u, k)
+    for key in fast:
+        np.testing.assert_array_equal(again[key], fast[key], err_msg=key)
+
+
+@pytest.mark.parametrize("axes, shape", [((0,), (5, 3)), ((0, 2, 3), (3, 2, 2, 2)),
+                                         ((0, 2), (4, 2, 3, 2))])
+def test_batchnorm_backward_matches_finite_differences(axes, shape):
+    """The one statement of the batch-norm backward (BatchNorm and the SLAF twins call it): the
+    full Jacobian of z -> (z - mean) / sqrt(var + eps) against central differences, float64."""
+    rng = np.random.default_rng(0)
+    z, eps = 1.5 + rng.standard_normal(shape), 1e-3
+
+    def standardise():
+        return (z - z.mean(axis=axes, keepdims=True)) / np.sqrt(
+            z.var(axis=axes, keepdims=True) + eps)
+
+    zh, s = standardise(), np.sqrt(z.var(axis=axes, keepdims=True) + eps)
+    J = numerical_jacobian(standardise, z).reshape(zh.size, z.size)
+    analytic = np.stack([batchnorm_backward(g.reshape(shape), zh, s, axes).ravel()
+                         for g in np.eye(zh.size)])
+    np.testing.assert_allclose(analytic, J, rtol=1e-6, atol=1e-8)
+    wrong = np.stack([(g.reshape(shape) / s).ravel() for g in np.eye(zh.size)])  # no batch terms
+    assert np.abs(wrong - J).max() > 0.1
 
 
 _NO_JIT_SCRIPT = r"""
 import numpy as np
 import numba
 assert numba.config.DISABLE_JIT
-from slaf_np.kernels import slaf as kernels
+from slaf_np.kernels import slaf as kernels, slaf_numpy as twins
 from slaf_np.nn.slaf import SLAF
 from slaf_np.gradcheck import check_jacobian
 rng = np.random.default_rng(0)
-for code in range(4):
-    x = rng.standard_normal((4, 3, 2))
-    a, b, dy = rng.standard_normal((3, 3)), rng.standard_normal(3), rng.standard_normal(x.shape)
-    y, m, v = kernels.forward_train(x, code, a, b, 1e-8)
-    y2, m2, v2 = kernels.forward_train_numpy(x, code, a, b, 1e-8)
-    assert np.allclose(y, y2) and np.allclose(m, m2) and np.allclose(v, v2)
-    s = np.sqrt(v + 1e-8)
-    for f, g in ((kernels.backward_train, kernels.backward_train_numpy),
-                 (kernels.backward_eval, kernels.backward_eval_numpy)):
-        for u, w in zip(f(dy, x, code, a, m, s), g(dy, x, code, a, m, s)):
-            assert np.allclose(u, w)
+for basis in ("power", "chebyshev", "legendre", "hermite"):
+    for k in (3, 6):
+        x = rng.standard_normal((5, 3, 2))
+        a, b, dy = rng.standard_normal((3, k)), rng.standard_normal(3), rng.standard_normal(x.shape)
+        y, m, v = kernels.forward_train(x, basis, a, b, 1e-8)
+        y2, m2, v2 = twins.forward_train(x, basis, a, b, 1e-8)
+        assert np.allclose(y, y2) and np.allclose(m, m2) and np.allclose(v, v2)
+        s = np.sqrt(v + 1e-8)
+        for name in ("backward_train", "backward_eval"):
+            for u, w in zip(getattr(kernels, name)(dy, x, basis, a, m, s),
+                            getattr(twins, name)(dy, x, basis, a, m, s)):
+                assert np.allclose(u, w), (basis, k, name)
 layer = SLAF(2, 3, rng=0, dtype=np.float64)
 check_jacobian(layer, rng.standard_normal((4, 2)), training=True)
 print("ok")
@@ -235,13 +297,13 @@ def test_threaded_kernels_equal_one_thread():
     if numba.config.NUMBA_NUM_THREADS < 2:
         pytest.skip("one thread only: nothing to compare")
     x, a, b, dy = _big_problem()
-    assert x.size * a.shape[1] >= kernels.PARALLEL_MIN_WORK
+    assert x.size * a.shape[1] >= parallel.PARALLEL_MIN_WORK
     prev = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
-        one = _all_outputs("numba", x, 0, a, b, dy)
+        one = _all_outputs("numba", x, "power", a, b, dy)
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-        many = _all_outputs("numba", x, 0, a, b, dy)
+        many = _all_outputs("numba", x, "power", a, b, dy)
     finally:
         numba.set_num_threads(prev)
     for key in one:
@@ -250,7 +312,7 @@ def test_threaded_kernels_equal_one_thread():
 
 def _child_runs_a_kernel(queue):
     x, a, b, _ = _big_problem()
-    y, _, _ = kernels.forward_train(x, 0, a, b, EPS)
+    y, _, _ = kernels.forward_train(x, "power", a, b, EPS)
     queue.put(float(np.abs(y).sum()))
 
 
@@ -261,7 +323,7 @@ def test_kernels_run_in_a_forked_child():
     import multiprocessing as mp
 
     x, a, b, _ = _big_problem()
-    expected = float(np.abs(kernels.forward_train(x, 0, a, b, EPS)[0]).sum())
+    expected = float(np.abs(kernels.forward_train(x, "power", a, b, EPS)[0]).sum())
     ctx = mp.get_context("fork")
     queue = ctx.Queue()
     child = ctx.Process(target=_child_runs_a_kernel, args=(queue,))

@@ -10,7 +10,7 @@ the M = N (or N H W) values of each feature)::
 Backward, with ``g = dy * gamma`` and sums over the same M values::
 
     dgamma = sum(dy * zh)      dbeta = sum(dy)
-    dz = (g - mean(g) - zh * mean(g * zh)) / s
+    dz = (g - mean(g) - zh * mean(g * zh)) / s       (slaf_np.kernels.batchnorm, shared with SLAF)
 
 The two mean terms are the gradient through ``mu`` and ``var``: they make ``dz`` orthogonal to the
 constant and to ``zh``, since shifting or scaling the batch does not change ``zh``. In evaluation
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..kernels.batchnorm import batchnorm_backward
 from .base import (
     Module,
     check_float_dtype,
@@ -107,8 +108,7 @@ class BatchNorm(Module):
         else:
             g = dy
         if training:
-            g = (g - g.mean(axis=axes, keepdims=True)
-                 - zh * (g * zh).mean(axis=axes, keepdims=True))
+            return batchnorm_backward(g, zh, s.reshape(bs), axes)
         return g / s.reshape(bs)
 
     def output_shape(self, input_shape: tuple) -> tuple:
