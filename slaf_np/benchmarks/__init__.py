@@ -13,7 +13,7 @@ import time
 
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "slaf": ("slaf_np.benchmarks.slaf:bench_slaf",
-             "SLAF forward+backward: numba kernels vs NumPy twin vs a Dense layer"),
+             "SLAF forward+backward: the layer, its kernels, their NumPy twins, a Dense layer"),
     "mlp": ("slaf_np.benchmarks.engine:bench_mlp_epoch",
             "one epoch of a 784-256-256-10 ReLU MLP vs its raw matmuls"),
     "expand": ("slaf_np.benchmarks.expand:bench_expand",
