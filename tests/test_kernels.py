@@ -9,6 +9,7 @@ gradients, in float64 and float32; a small subset also runs with ``NUMBA_DISABLE
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -334,3 +335,37 @@ def test_kernels_run_in_a_forked_child():
         pytest.fail("the forked child hung running a kernel")
     assert child.exitcode == 0
     assert queue.get(timeout=5) == expected
+
+
+def _kernel_threads():
+    import threading
+
+    return [t for t in threading.enumerate() if t.name.startswith("slaf_np-kernel")]
+
+
+def test_the_pool_is_made_on_first_use_and_shut_down():
+    """No kernel thread before a parallel call; shutdown() stops them; the next call makes a new
+    pool."""
+    parallel.shutdown()
+    assert _kernel_threads() == []
+    seen = []
+    parallel.run_ranges(lambda d0, d1, bs: seen.append((d0, d1)), 64, 8, 2)
+    assert sorted(seen) == [(0, 16), (16, 32), (32, 48), (48, 64)]   # every range, once
+    assert len(_kernel_threads()) == 1
+    parallel.shutdown()
+    assert _kernel_threads() == []
+    seen.clear()
+    parallel.run_ranges(lambda d0, d1, bs: seen.append((d0, d1)), 64, 8, 2)
+    assert len(seen) == 4
+
+
+def test_a_workers_error_is_raised_in_the_caller():
+    import threading
+
+    def kernel(d0, d1, bs):
+        if threading.current_thread() is not threading.main_thread():
+            raise RuntimeError(f"range {d0}..{d1} failed")
+        time.sleep(0.05)                                  # leave the other ranges to the worker
+
+    with pytest.raises(RuntimeError, match="failed"):
+        parallel.run_ranges(kernel, 64, 8, 2)
