@@ -8,6 +8,7 @@ compiles nothing.
 
 import importlib
 
+from ._version import __version__
 from .nn import (
     ELU,
     BatchNorm,
@@ -24,8 +25,6 @@ from .nn import (
     SiLU,
     Tanh,
 )
-
-__version__ = "0.1.0"
 
 _LAZY = {
     "SLAF": "slaf_np.nn.slaf",

@@ -34,7 +34,7 @@ import argparse  # noqa: E402  (the defaults above must come first)
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from . import __version__  # noqa: E402
+from ._version import __version__  # noqa: E402
 
 
 def _parser() -> argparse.ArgumentParser:

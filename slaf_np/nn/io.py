@@ -148,7 +148,7 @@ def save(model: Module, path: str | os.PathLike, extra: dict | None = None,
     -------
     Path
     """
-    from .. import __version__
+    from .._version import __version__
 
     arrays: list[np.ndarray] = []
     header = {"format": FORMAT, "version": VERSION, "slaf_np": __version__,
