@@ -185,8 +185,8 @@ def _pass(use, x2, dy2, out2, off, L, coef, last, T, U, V, row):
     N, k0 = x2.shape[0], coef.shape[0] - len(last)    # k0: the terms before the last chunk
     reads_dy = use == CENTRED or use == SLOPES or use == GRAD_X
     sums = use == VALUES or use == SLOPES or use == GRAD_X
-    st = _start(np.empty((8, L)))
-    ea, eb, outa, outb = np.zeros(L), np.zeros(L), np.zeros(L), np.zeros(L)
+    rows = np.empty((12, L))               # one allocation: the state, e_a, e_b and the sums
+    st, ea, eb, outa, outb = _start(rows[:8]), rows[8], rows[9], rows[10], rows[11]
     for n0 in range(0, N, 2):
         n1 = min(n0 + 1, N - 1)
         xa, xb = x2[n0, off:off + L], x2[n1, off:off + L]
@@ -198,7 +198,7 @@ def _pass(use, x2, dy2, out2, off, L, coef, last, T, U, V, row):
                 shift = row[p] if use == GRAD_X else 0.0
                 ea[p], eb[p] = dya[p] - shift, (dyb[p] - shift) * b_counts
             if use == CENTRED or use == SLOPES:
-                row[p] += ea[p] + eb[p]
+                row[p] = (row[p] + ea[p]) + eb[p]
             if sums:
                 outa[p] = outb[p] = row[p] if use == VALUES else 0.0
         if k0 > 0:
@@ -277,7 +277,9 @@ def _forward_range(x2, y, S, coef, last, a, b, mean, var, std, eps, train, want_
             std[block] = np.sqrt(var[block] + eps)
         if want_y:           # pass 2: y = sum_i w_i g_i + (b - sum_i w_i mu_i), w_i = a_i / s_i
             mu, w = _along(mean[block], S), _along(a[block] / std[block], S)
-            c0 = _along(b[block].reshape(-1, 1), S)[0] - (w * mu).sum(axis=0)
+            c0 = _along(b[block].reshape(-1, 1), S)[0]
+            for i in range(k):
+                c0 -= w[i] * mu[i]
             _pass(VALUES, x2, no2, y, e0 * S, L, coef, last, no2, no2, w, c0)
 
 
@@ -300,7 +302,9 @@ def _backward_range(dy2, x2, dx, G, dsum, S, coef, last, a, mean, std, train, d0
         G[block] = acc.reshape((k, -1, S)).sum(axis=2).T / std[block]
         dsum[block] = dy_sum.reshape((1, -1, S)).sum(axis=2).T
         if train:            # pass 2: dx = sum_i g_i' (w_i dv - q_i (g_i - mu_i)), dv = dy - mean
-            q = _along(a[block] / std[block] * G[block] / (M * std[block]), S)
+            q = np.empty((k, L))                      # q_i = w_i G_i / (M s_i)
+            for i, p in np.ndindex(k, L):
+                q[i, p] = w[i, p] * G[e0 + p // S, i] / (M * std[e0 + p // S, i])
             _pass(GRAD_X, x2, dy2, dx, e0 * S, L, coef, last, mu, q, w,
                   _along(dsum[block] / M, S)[0])
 
@@ -333,8 +337,7 @@ def _recurrence(x: np.ndarray, basis: str, k: int, where: str):
     coef = bases.coefficients(basis, k)
     if coef is None:
         return None
-    last = (k - 1) // CHUNK * CHUNK
-    return coef, tuple((float(alpha), float(beta)) for alpha, beta in coef[last:])
+    return coef, tuple(map(tuple, coef[(k - 1) // CHUNK * CHUNK:].tolist()))
 
 
 def _forward(x, recurrence, a, b, mean, var, std, eps, train, want_y):
