@@ -1,32 +1,30 @@
 """slaf_np: Self-Learnable Activation Functions (Goyal, Goyal and Lall, arXiv:1906.09529) in NumPy
 and numba, with hand-derived gradients and no autograd.
 
-The layers are imported eagerly; the names below that pull in numba or matplotlib (``SLAF``, the
-training loop, expansion, plotting) are loaded on first use, so ``import slaf_np`` stays fast and
-compiles nothing.
+Every public name below is loaded on first use, so ``import slaf_np`` imports neither NumPy nor
+numba nor matplotlib, compiles nothing and changes nothing in the process (which lets the
+``slaf-np`` command set OpenBLAS's defaults before NumPy loads).
 """
 
 import importlib
 
 from ._version import __version__
-from .nn import (
-    ELU,
-    BatchNorm,
-    Dense,
-    Dropout,
-    Flatten,
-    Identity,
-    LeakyReLU,
-    Module,
-    ReLU,
-    Residual,
-    Sequential,
-    Sigmoid,
-    SiLU,
-    Tanh,
-)
 
 _LAZY = {
+    "Module": "slaf_np.nn.base",
+    "Dense": "slaf_np.nn.dense",
+    "ReLU": "slaf_np.nn.activations",
+    "LeakyReLU": "slaf_np.nn.activations",
+    "Tanh": "slaf_np.nn.activations",
+    "Sigmoid": "slaf_np.nn.activations",
+    "SiLU": "slaf_np.nn.activations",
+    "ELU": "slaf_np.nn.activations",
+    "Identity": "slaf_np.nn.activations",
+    "Flatten": "slaf_np.nn.shape",
+    "BatchNorm": "slaf_np.nn.norm",
+    "Dropout": "slaf_np.nn.dropout",
+    "Sequential": "slaf_np.nn.containers",
+    "Residual": "slaf_np.nn.containers",
     "SLAF": "slaf_np.nn.slaf",
     "MaxScale": "slaf_np.nn.scaling",
     "SampleMaxScale": "slaf_np.nn.scaling",
@@ -63,5 +61,4 @@ def __dir__():
     return sorted(list(globals()) + list(_LAZY))
 
 
-__all__ = ["Module", "Dense", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "SiLU", "ELU", "Identity",
-           "Flatten", "BatchNorm", "Dropout", "Sequential", "Residual", "__version__", *_LAZY]
+__all__ = ["__version__", *_LAZY]

@@ -193,14 +193,14 @@ def slaf_inputs(draw, max_n: int = 6, max_d: int = 3, max_side: int = 2):
 
 @st.composite
 def kernel_problems(draw, dtype=np.float64):
-    """(x (N, D, S), code, a (D, k), b (D,)) for the SLAF kernels; S = 1 half of the time."""
+    """(x (N, D, S), basis, a (D, k), b (D,)) for the SLAF kernels; S = 1 half of the time."""
     rng = np.random.default_rng(draw(seeds))
     n, d = draw(st.integers(2, 40)), draw(st.integers(1, 70))
     s = draw(st.sampled_from((1, 1, 3, 9)))
-    k = draw(st.integers(1, 12))                 # up to three chunks of kernels.CHUNK terms
-    code = draw(st.integers(0, 3))
+    k = draw(st.integers(1, 12))                 # up to three chunks of 4 terms
+    basis = draw(st.sampled_from(("power", "chebyshev", "legendre", "hermite")))
     x = (0.5 * rng.standard_normal((n, d, s)) + draw(st.floats(-0.5, 0.5))).astype(dtype)
-    return x, code, rng.standard_normal((d, k)), rng.standard_normal(d)
+    return x, basis, rng.standard_normal((d, k)), rng.standard_normal(d)
 
 
 # -- fitting activations (tests/test_approx.py) --------------------------------------------------

@@ -26,7 +26,7 @@ from slaf_np.kernels import slaf_numpy as twins
 from slaf_np.kernels.batchnorm import batchnorm_backward
 
 EPS = 1e-8
-NAMES = ("power", "chebyshev", "legendre", "hermite")      # kernel_problems draws an index
+NAMES = ("power", "chebyshev", "legendre", "hermite")      # the bases with a kernel
 VANDER = {"power": polynomial.polyvander, "chebyshev": chebyshev.chebvander,
           "legendre": legendre.legvander, "hermite": hermite_e.hermevander}
 KERNELS = ("forward_train", "forward_eval", "backward_train", "backward_eval", "term_stats")
@@ -60,10 +60,10 @@ def _all_outputs(mod, x, basis, a, b, dy):
 
 @given(problem=kernel_problems(), seed=seeds)
 def test_kernels_agree_with_twins_float64(problem, seed):
-    x, code, a, b = problem
+    x, basis, a, b = problem
     dy = np.random.default_rng(seed).standard_normal(x.shape)
-    fast = _all_outputs("numba", x, NAMES[code], a, b, dy)
-    slow = _all_outputs("numpy", x, NAMES[code], a, b, dy)
+    fast = _all_outputs("numba", x, basis, a, b, dy)
+    slow = _all_outputs("numpy", x, basis, a, b, dy)
     for key in fast:
         np.testing.assert_allclose(fast[key], slow[key], rtol=1e-9, atol=1e-9, err_msg=key)
     assert fast["y_train"].dtype == np.float64
@@ -74,10 +74,10 @@ def test_kernels_agree_with_twins_float64(problem, seed):
 def test_kernels_agree_with_twins_float32(problem, seed):
     """float32 arrays in and out; terms and sums in float64 inside both, so they agree to the
     float32 rounding of the outputs (statistics, returned in float64, agree to 1e-9)."""
-    x, code, a, b = problem
+    x, basis, a, b = problem
     dy = np.random.default_rng(seed).standard_normal(x.shape).astype(np.float32)
-    fast = _all_outputs("numba", x, NAMES[code], a, b, dy)
-    slow = _all_outputs("numpy", x, NAMES[code], a, b, dy)
+    fast = _all_outputs("numba", x, basis, a, b, dy)
+    slow = _all_outputs("numpy", x, basis, a, b, dy)
     for key in fast:
         if key.startswith(("y_", "dx_")):
             assert fast[key].dtype == np.float32, key

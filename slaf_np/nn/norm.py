@@ -25,6 +25,7 @@ import numpy as np
 from ..kernels.batchnorm import batchnorm_backward
 from .base import (
     Module,
+    Moments,
     check_float_dtype,
     check_grad,
     check_input,
@@ -110,6 +111,15 @@ class BatchNorm(Module):
         if training:
             return batchnorm_backward(g, zh, s.reshape(bs), axes)
         return g / s.reshape(bs)
+
+    def calibrate(self, batches) -> None:
+        """The calibration hook (:mod:`slaf_np.train.calibration`): set ``running_mean`` and
+        ``running_var`` to the exact (biased) moments of the inputs over all of ``batches``."""
+        moments = Moments()
+        for x in batches:
+            check_input(self, x, ndim=(2, 4), features=self.num_features)
+            moments.add_values(x, _stat_axes(x))
+        moments.write(self.buffers, "running_mean", "running_var")
 
     def output_shape(self, input_shape: tuple) -> tuple:
         return tuple(input_shape)

@@ -33,28 +33,14 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ..nn.base import Module, Moments, check_input
-from ..nn.norm import BatchNorm
+from ..nn.base import Module
 
 __all__ = ["recalibrate", "statistic_layers", "layer_inputs"]
 
 
-def _calibrate_batchnorm(layer: BatchNorm, batches) -> None:
-    """BatchNorm's calibration (kept here until nn/norm.py gives BatchNorm a ``calibrate``
-    method of its own): ``running_mean`` / ``running_var`` over all of ``batches``."""
-    moments = Moments()
-    for x in batches:
-        check_input(layer, x, ndim=(2, 4), features=layer.num_features)
-        moments.add_values(x, (0,) if x.ndim == 2 else (0, 2, 3))
-    moments.write(layer.buffers, "running_mean", "running_var")
-
-
 def _calibrator(layer: Module):
     """The layer's ``calibrate`` method, or None for a layer without running statistics."""
-    method = getattr(layer, "calibrate", None)
-    if method is None and isinstance(layer, BatchNorm):
-        return lambda batches: _calibrate_batchnorm(layer, batches)
-    return method
+    return getattr(layer, "calibrate", None)
 
 
 def statistic_layers(model: Module) -> list[Module]:
