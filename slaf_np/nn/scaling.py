@@ -81,6 +81,20 @@ def _sign_at(xh: np.ndarray, q: np.ndarray, at: tuple) -> np.ndarray:
     return np.sign(xh[at] * q)
 
 
+def _divisor_backward(layer: Module, dy: np.ndarray, per_sample: bool):
+    """What both max scalings' backwards share, for ``x^ = z / q``: ``dz = dx^ / q`` and
+    ``dq = -sum(dx^ * x^) / q`` over the values each ``q`` divides (a feature's: axes 0 and 2; a
+    sample's: axes 1 and 2), and ``dm += sum dq M``. Returns ``(cache, dz, dq)``, dz (N, D, S)."""
+    cache: MaxCache = layer._cache
+    check_grad(layer, dy, cache.shape if cache else ())
+    xh, q = cache.xh, cache.q
+    dxh = dy.reshape(xh.shape)
+    dz = dxh / (q[:, None, None] if per_sample else q[:, None])
+    dq = -(dxh * xh).sum(axis=(1, 2) if per_sample else (0, 2)) / q   # (N,) or (D,)
+    layer.grads["m"] += np.sum(dq * cache.M)
+    return cache, dz, dq
+
+
 class MaxScale(Module):
     r"""MS, max-scaling: ``x^ = z / (m M + n)`` per feature or channel.
 
@@ -131,13 +145,8 @@ class MaxScale(Module):
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         """dz = dy / q, plus (training) the gradient through the max (module docstring)."""
-        cache: MaxCache = self._cache
-        check_grad(self, dy, cache.shape if cache else ())
+        cache, dz, dq = _divisor_backward(self, dy, per_sample=False)
         xh, q = cache.xh, cache.q
-        dxh = dy.reshape(xh.shape)
-        dz = dxh / q[:, None]
-        dq = -(dxh * xh).sum(axis=(0, 2)) / q                  # (D,)
-        self.grads["m"] += np.sum(dq * cache.M)
         if cache.argmax is not None:
             n, s = np.divmod(cache.argmax, xh.shape[2])
             d = np.arange(xh.shape[1])
@@ -197,13 +206,8 @@ class SampleMaxScale(Module):
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         """dz = dy / q_n plus the gradient through each sample's max (module docstring)."""
-        cache: MaxCache = self._cache
-        check_grad(self, dy, cache.shape if cache else ())
+        cache, dz, dq = _divisor_backward(self, dy, per_sample=True)
         xh, q = cache.xh, cache.q
-        dxh = dy.reshape(xh.shape)
-        dz = dxh / q[:, None, None]
-        dq = -(dxh * xh).sum(axis=(1, 2)) / q                  # (N,)
-        self.grads["m"] += np.sum(dq * cache.M)
         self.grads["n"] += np.sum(dq)
         n = np.arange(xh.shape[0])
         dz[n, 0, cache.argmax] += self.params["m"][0] * dq * _sign_at(xh, q, (n, 0, cache.argmax))
