@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 import time
 import zlib
 from pathlib import Path
@@ -79,13 +80,16 @@ def run_config(run) -> dict:
     dtypes, CRC-32 checksums), batching, loss, metric, optimiser, penalty, schedules, the rngs
     and the stateful callbacks. (The architecture is compared separately; ``epochs`` may grow, to
     extend a finished run.)"""
-    return {"data": _data(run.X, run.y),
+    config = {"data": _data(run.X, run.y),
             "validation": None if run.validation is None else _data(*run.validation),
             "batch_size": run.batch_size, "drop_last": run.drop_last,
             "loss": _name(run.loss), "metric": None if run.metric is None else run.metric.name,
             "optimizer": _name(run.optimizer), "penalty": _name(run.penalty),
             "schedules": [_name(cb.schedule) for cb in run.callbacks if isinstance(cb, Schedule)],
             "rngs": sorted(_generators(run)), "callbacks": sorted(_stateful(run))}
+    if run.calibrate:  # absent in files written before the option (which did not calibrate)
+        config["calibrate"] = True
+    return config
 
 
 def _generators(run) -> dict[str, np.random.Generator]:
@@ -129,6 +133,26 @@ class Checkpoint(Callback):
         self.every = None if every is None else check_positive_int(every, "every", "Checkpoint")
         self.seconds = (None if seconds is None else
                         check_range(seconds, "seconds", "Checkpoint", 0.0, np.inf))
+
+    def check_writable(self) -> None:
+        """Raise a ValueError naming ``checkpoint`` if no file can be written at the path (a
+        directory, a missing or read-only folder), by creating and removing a scratch file
+        beside it: fit calls this before training, not after the first epoch."""
+        where = f"fit: checkpoint={str(self.path)!r} cannot be written"
+        if self.path.is_dir():
+            raise ValueError(f"{where}: it is a directory; pass a file path such as "
+                             f"{str(self.path / 'run.npz')!r}")
+        folder = self.path.parent
+        if not folder.is_dir():
+            raise ValueError(f"{where}: its folder {str(folder)!r} does not exist; create it "
+                             f"(os.makedirs) or pass a path in an existing folder")
+        try:
+            fd, scratch = tempfile.mkstemp(dir=folder, prefix=f".{self.path.name}.", suffix=".chk")
+        except OSError as e:
+            raise ValueError(f"{where}: no file can be created in {str(folder)!r} ({e}); pass a "
+                             f"path in a writable folder") from None
+        os.close(fd)
+        os.unlink(scratch)
 
     def on_train_begin(self, run) -> None:
         self.keep = run.keep
@@ -200,8 +224,9 @@ class Checkpoint(Callback):
                              f"model, first difference at {diff}); build the model it was "
                              f"written for, or start afresh with resume=False or another "
                              f"checkpoint path")
-        diffs = [f"{k}: {resume['config'].get(k)!r} in the file, {v!r} now"
-                 for k, v in self.config.items() if resume["config"].get(k) != v]
+        keys = [*self.config, *(k for k in resume["config"] if k not in self.config)]
+        diffs = [f"{k}: {resume['config'].get(k)!r} in the file, {self.config.get(k)!r} now"
+                 for k in keys if resume["config"].get(k) != self.config.get(k)]
         if diffs:
             raise ValueError(f"{where}: it was written by another run ({'; '.join(diffs)}). "
                              f"Resume with the settings that wrote it, or start afresh with "

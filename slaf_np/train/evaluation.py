@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..nn.base import check_positive_int
-from .losses import get_loss
+from .losses import LOSSES, get_loss
 from .metrics import Metric
 
 __all__ = ["predict", "evaluate"]
@@ -35,6 +35,68 @@ def _prepare(model, X, y=None, where="fit"):
     if y.dtype.kind == "f":
         y = np.ascontiguousarray(y, dtype=X.dtype)
     return X, y
+
+
+_LABEL_FIX = {
+    "softmax_cross_entropy": "pass integer class labels 0..K-1 of shape (N,), e.g. "
+                             "y.astype(np.int64), with K the model's outputs",
+    "sigmoid_binary_cross_entropy": "pass targets in [0, 1] of the outputs' shape, one column "
+                                    "per output",
+    "mse": "pass targets of the outputs' shape ((N,) is taken as (N, 1))",
+}
+
+
+def _check_targets(model, X: np.ndarray, y: np.ndarray, loss, metric, where: str) -> None:
+    """Check ``y`` against the loss, the metric and the model's outputs before any training
+    forward, so that a call that fails changes nothing.
+
+    The output shape comes from one evaluation-mode forward of ``X[:1]`` (which changes no
+    parameter, buffer or rng); the loss and the metric are then run on zero predictions of the
+    full shape ``(N, ...)``, which checks every target (shape, dtype, label range) at the cost
+    of one output-sized array (the built-in losses and metrics only: a user's callable is first
+    called in training). ``y`` must also be finite, and ``metric="accuracy"`` needs labels:
+    integers (or one-hot rows) for several outputs, 0 or 1 for one.
+    """
+    if y.dtype.kind not in "biuf":
+        raise TypeError(f"{where}: y must hold numbers, got dtype {y.dtype}; pass a numeric "
+                        f"array")
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(y))[0])
+        raise ValueError(f"{where}: y has non-finite values (first at index {bad}: {y[bad]}); "
+                         f"targets must be finite: drop or fill those rows")
+    out = model.forward(X[:1], training=False)
+    zeros = np.zeros((len(X), *out.shape[1:]), dtype=out.dtype)
+    loss_fn = get_loss(loss)
+    name = getattr(loss_fn, "__name__", "loss")
+    try:
+        if any(loss_fn is f for f in LOSSES.values()):  # a user's callable is not called here
+            loss_fn(zeros, y)
+    except (TypeError, ValueError) as e:
+        fix = _LABEL_FIX.get(name, "pass targets the loss accepts")
+        raise type(e)(f"{where}: y (shape {y.shape}, dtype {y.dtype}) does not suit "
+                      f"loss={loss!r} for the model's outputs of shape (N, "
+                      f"{', '.join(map(str, out.shape[1:]))}): {e}; {fix}") from None
+    if metric is None:
+        return
+    m = metric if isinstance(metric, Metric) else Metric(metric)
+    if not m.builtin:  # a user's callable is not called here
+        return
+    if m.name == "accuracy":
+        several = out.ndim == 2 and out.shape[1] > 1
+        ok = (y.dtype.kind in "biu" or np.array_equal(y, np.round(y))) if several and y.ndim == 1 \
+            else np.isin(y, (0, 1)).all()
+        if not ok:
+            raise ValueError(f"{where}: metric='accuracy' needs class labels, but y holds other "
+                             f"values (e.g. {y.flat[np.flatnonzero(~np.isin(y, (0, 1)))[0]]!r}, "
+                             f"dtype {y.dtype}): integer labels (N,) or one-hot rows for "
+                             f"several outputs, 0 or 1 for one output. For a continuous target "
+                             f"use metric='rmse'")
+    try:
+        m.batch(zeros, y)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"{where}: y (shape {y.shape}) does not suit metric={m.name!r} for the "
+                      f"model's outputs of shape (N, {', '.join(map(str, out.shape[1:]))}): "
+                      f"{e}") from None
 
 
 def _batches(n: int, batch_size: int, merge_single: bool = False):
@@ -89,6 +151,8 @@ def evaluate(model, X: np.ndarray, y: np.ndarray, loss, metric=None,
     loss_fn = get_loss(loss)
     m = metric if metric is None or isinstance(metric, Metric) else Metric(metric)
     X, y = _prepare(model, X, y, where="evaluate")
+    if len(X):
+        _check_targets(model, X, y, loss, m, "evaluate")
     total, ms, mn = 0.0, 0.0, 0
     for a, b in _batches(len(X), batch_size):
         pred = model.forward(X[a:b], training=False)

@@ -74,15 +74,16 @@ class Metric:
     def __init__(self, metric):
         if metric == "accuracy" or metric is accuracy:
             self.name, self.batch, self.finish = "accuracy", _accuracy_sum, float
-            self.higher = True
+            self.higher = self.builtin = True
         elif metric == "rmse" or metric is rmse:
             self.name, self.batch, self.finish = "rmse", _squared_error_sum, math.sqrt
-            self.higher = False
+            self.higher, self.builtin = False, True
         elif callable(metric):
             self.name = getattr(metric, "__name__", "metric")
             self.batch = lambda p, t: (float(metric(p, t)) * len(p), len(p))
             self.finish = float
             self.higher = bool(getattr(metric, "greater_is_better", True))
+            self.builtin = False
         else:
             raise ValueError(f"metric must be 'accuracy', 'rmse', a callable (pred, target) -> "
                              f"float or None, got {metric!r}")
