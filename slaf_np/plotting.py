@@ -14,6 +14,7 @@ import numpy as np
 from .nn.base import Module
 from .nn.slaf import SLAF
 from .train.calibration import layer_inputs
+from .train.evaluation import _prepare
 from .utils import save_figure
 
 __all__ = ["plot_activations", "slaf_input_ranges", "slaf_layers"]
@@ -32,6 +33,7 @@ def slaf_input_ranges(model: Module, X: np.ndarray,
     """Per-feature (min, max) of the input of every SLAF layer in the evaluation-mode forward of
     ``model`` on ``X``, keyed by ``id(layer)``. No buffer is changed. The inputs come from
     :func:`slaf_np.train.calibration.layer_inputs` (the same prefix passes as recalibration)."""
+    X, _ = _prepare(model, X, where="slaf_input_ranges")  # cast to the model's dtype
     ranges: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for layer in slaf_layers(model):
         lo, hi = np.inf, -np.inf
@@ -54,7 +56,8 @@ def plot_activations(model: Module, X: np.ndarray | None = None,
         A SLAF layer or a container holding some.
     X : ndarray, optional
         Inputs: the evaluation-mode forward on ``X`` gives each SLAF's input range (a layer
-        records no range itself). Without ``X`` every panel spans [-3, 3] (said in its title).
+        records no range itself); cast to the model's dtype. Without ``X`` every panel spans
+        [-3, 3] (said in its title).
     path : path, optional
         Write the figure there as PNG (atomically: a temporary file, then a rename).
     n_points : int

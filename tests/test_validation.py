@@ -190,3 +190,38 @@ def test_evaluate_checks_targets_like_fit():
         evaluate(_slnn(), Xr, yr, "mse", metric="accuracy")
     # labels that are 0/1 floats are fine for a single output
     evaluate(_slnn(), Xr, (yr > 0).astype(np.float32), "mse", metric="accuracy")
+
+
+# -- one dtype policy ------------------------------------------------------------------------------
+def test_float64_input_works_in_every_data_level_call_on_a_float32_model(tmp_path):
+    pytest.importorskip("matplotlib")
+    from slaf_np.plotting import plot_activations
+
+    X32, y32 = _data()
+    X, y = X32.astype(np.float64), y32.astype(np.float64)
+    model = _slnn(bn=True)
+    fit(model, X, y, "mse", Adam(model), epochs=1, batch_size=16, rng=0,
+        validation=(X, y), verbose=False)
+    sn.recalibrate(model, X)
+    out = sn.predict(model, X)
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(model(X), out)          # model(x) casts like predict
+    assert evaluate(model, X, y, "mse") == evaluate(model, X32, y32, "mse")
+    plot_activations(model, X, path=tmp_path / "act.png")
+    assert model.dtype == np.float32 and all(
+        a.dtype == np.float32 for d in (model.params, model.buffers) for a in d.values())
+    # the layer protocol stays strict, and says how to cast
+    with pytest.raises(TypeError, match=r"input dtype float64 does not match the layer's dtype "
+                                        r"float32; cast the input"):
+        model.forward(X)
+
+
+def test_expand_needs_no_cast_and_leaves_the_model_alone():
+    X32, _ = _data()
+    model = _slnn()
+    before = _state(model)
+    poly = sn.expand(model)
+    _assert_unchanged(model, before)
+    assert model.dtype == np.float32
+    np.testing.assert_allclose(poly(X32.astype(np.float64)), sn.predict(model, X32)[:, 0],
+                               rtol=1e-4, atol=1e-5)

@@ -51,6 +51,15 @@ class Module:
         raise NotImplementedError
 
     def __call__(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """``forward`` after casting ``x`` to the module's dtype: the dtype policy of every
+        data-level call (``model(x)``, fit, predict, evaluate, recalibrate, plot_activations), so
+        NumPy's default float64 works on a float32 model. ``forward`` itself, the layer protocol
+        that ``backward`` pairs with, takes only the layer's dtype and says how to cast."""
+        want = self.dtype
+        if want is not None:
+            x = np.asarray(x)
+            if x.dtype != want and x.dtype.kind in "biuf":
+                x = x.astype(want)
         return self.forward(x, training=training)
 
     def zero_grad(self) -> None:

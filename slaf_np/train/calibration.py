@@ -34,6 +34,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from ..nn.base import Module
+from .evaluation import _prepare
 
 __all__ = ["recalibrate", "statistic_layers", "layer_inputs"]
 
@@ -72,7 +73,8 @@ def recalibrate(model: Module, X: np.ndarray, batch_size: int = 1024) -> Module:
         A layer or a container (``Sequential``, ``Residual``, nested) holding SLAF, MaxScale and
         BatchNorm layers. Parameters are not changed.
     X : ndarray (N, ...)
-        Inputs, in the model's dtype (typically the training set).
+        Inputs (typically the training set); cast to the model's dtype like
+        :func:`~slaf_np.train.predict` does, and checked finite.
     batch_size : int
         Rows per forward; the result does not depend on it (up to rounding).
 
@@ -83,6 +85,7 @@ def recalibrate(model: Module, X: np.ndarray, batch_size: int = 1024) -> Module:
     """
     if batch_size < 1:
         raise ValueError(f"recalibrate: batch_size must be >= 1, got {batch_size}")
+    X, _ = _prepare(model, X, where="recalibrate")
     if len(X) == 0:
         raise ValueError("recalibrate: X is empty")
     for layer in statistic_layers(model):
