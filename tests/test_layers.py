@@ -367,3 +367,55 @@ def test_gradients_accumulate_and_reset():
     grad_array = layer.grads["W"]
     layer.zero_grad()
     assert layer.grads["W"] is grad_array and not grad_array.any()
+
+
+# -- values the gradient checks cannot see (each test names the wrong line it catches) -------------
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dense_backward_adds_to_every_gradient_without_zero_grad(dtype):
+    """Both paths of Dense.backward: right after zero_grad (written in place) and accumulating
+    (``+=``): catches a bias (or weight) gradient overwritten or dropped on the second."""
+    rng = np.random.default_rng(0)
+    layer = Dense(3, 2, rng=rng, dtype=dtype)
+    x, dy = (rng.standard_normal(s).astype(dtype) for s in ((5, 3), (5, 2)))
+    layer.zero_grad()
+    layer.forward(x)
+    layer.backward(dy)
+    np.testing.assert_allclose(layer.grads["b"], dy.sum(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(layer.grads["W"], x.T @ dy, rtol=1e-6)
+    old = {k: rng.standard_normal(g.shape).astype(dtype) for k, g in layer.grads.items()}
+    for k, g in layer.grads.items():
+        g[...] = old[k]
+    layer.forward(x)
+    layer.backward(dy)  # no zero_grad: accumulate
+    np.testing.assert_allclose(layer.grads["b"], old["b"] + dy.sum(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(layer.grads["W"], old["W"] + x.T @ dy, rtol=1e-6)
+
+
+def test_batchnorm_running_statistics_follow_the_documented_rule():
+    """``running = decay * running + (1 - decay) * batch`` with the biased batch variance (as
+    TensorFlow/Keras, unlike PyTorch's unbiased running_var), so that recalibration's exact
+    (biased) moments and the training-mode output of one batch agree. Catches the decay applied
+    the wrong way round and the unbiased (ddof=1) variance."""
+    rng = np.random.default_rng(0)
+    bn = BatchNorm(3, decay=0.9, dtype=np.float64)
+    mean, var = np.zeros(3), np.ones(3)
+    for _ in range(3):
+        x = rng.standard_normal((6, 3)) * [1.0, 2.0, 0.5] + [0.3, -1.0, 2.0]
+        bn.forward(x, training=True)
+        mean = 0.9 * mean + 0.1 * x.mean(axis=0)
+        var = 0.9 * var + 0.1 * x.var(axis=0)  # ddof=0
+        np.testing.assert_allclose(bn.buffers["running_mean"], mean, rtol=1e-12)
+        np.testing.assert_allclose(bn.buffers["running_var"], var, rtol=1e-12)
+
+
+def test_glorot_uniform_limit():
+    """``W ~ U(-a, a)``, ``a = sqrt(6 / (in + out))``: the largest |W| reaches a but never passes
+    it, and the variance is a**2 / 3 = 2 / (in + out). Catches a wrong limit (fan-in only,
+    in * out, a missing 6 or square root)."""
+    n_in, n_out = 300, 200
+    W = Dense(n_in, n_out, rng=0, init="glorot", dtype=np.float64).params["W"]
+    a = np.sqrt(6.0 / (n_in + n_out))
+    assert np.abs(W).max() <= a
+    assert np.abs(W).max() > 0.999 * a
+    assert abs(W.var() / (2.0 / (n_in + n_out)) - 1) < 0.02
+    assert abs(W.mean()) < 0.01 * a

@@ -16,6 +16,7 @@ from slaf_np.train import (
     predict,
     rmse,
 )
+from slaf_np.train.callbacks import Callback
 from slaf_np.train.losses import mse
 from slaf_np.train.optim import SGD, Adam, StepSchedule
 
@@ -421,3 +422,47 @@ def test_drop_last_with_fewer_rows_than_a_batch_uses_them_all():
     opt = SGD(m, lr=0.1)
     fit(m, X, y, "mse", opt, epochs=2, batch_size=8, rng=0, verbose=False, drop_last=True)
     assert opt.t == 2
+
+
+# -- the divergence guard for a non-finite weight or running statistic under a finite loss ---------
+class _Poison(Callback):
+    """Writes inf into ``key`` (a parameter or a buffer) after ``iteration``: the running
+    statistics are not used by training forwards and the write comes after the step, so every
+    batch loss stays finite."""
+
+    def __init__(self, kind, key, iteration):
+        self.kind, self.key, self.iteration = kind, key, iteration
+
+    def on_batch_end(self, run):
+        if run.iteration == self.iteration:
+            getattr(run.model, self.kind)[self.key][0] = np.inf
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+@pytest.mark.parametrize("kind,key", [("buffers", "1.running_var"), ("params", "3.W")])
+@pytest.mark.parametrize("checkpoint", [False, True])
+def test_a_non_finite_weight_or_statistic_stops_training(tmp_path, kind, key, checkpoint):
+    """inf written at the last step of epoch 2: fit raises at the end of that epoch, restores the
+    weights of epoch 1 and never writes the inf to the checkpoint. Catches an end-of-epoch check
+    left out, or one (fit's or the checkpoint's) that looks at the parameters only."""
+    X, y = _regression()  # 64 samples, batch 16: 4 steps per epoch
+    model = Sequential(Dense(2, 8, rng=0), BatchNorm(8), Tanh(), Dense(8, 1, rng=1))
+    seen = {}
+
+    def remember(info):
+        seen[info["epoch"]] = _weights(info["model"])
+
+    path = tmp_path / "run.npz" if checkpoint else None
+    with pytest.raises(TrainingDivergedError,
+                       match=r"epoch 2/4, step 4/4 \(iteration 8\): a weight or running statistic "
+                             r"became non-finite; weights restored to the end of epoch 1"):
+        fit(model, X, y, "mse", Adam(model, lr=1e-2), epochs=4, batch_size=16, rng=0,
+            checkpoint=path, verbose=False, calibrate=False,
+            callbacks=[_Poison(kind, key, 8), remember])
+    for k, v in _weights(model).items():
+        np.testing.assert_array_equal(v, seen[1][k], err_msg=k)
+    if checkpoint:
+        saved, extra = io.load(path, with_extra=True)
+        assert extra["iteration"] == 4
+        for d in (saved.params, saved.buffers):
+            assert all(np.isfinite(v).all() for v in d.values())
