@@ -51,7 +51,10 @@ class BatchNorm(Module):
         D for (N, D) inputs, C for (N, C, H, W) inputs.
     decay : float in [0, 1)
         Running statistics: ``running = decay * running + (1 - decay) * batch``. The default 0.99
-        and ``eps = 1e-3`` are Keras's, which the paper's Boston and ResNet experiments used.
+        and ``eps = 1e-3`` are Keras's, which the paper's Boston and ResNet experiments used. The
+        batch variance is the biased one (ddof=0) in both the normalisation and the running
+        average, as TensorFlow/Keras (PyTorch averages the unbiased one): the running value then
+        estimates what training normalised by, and recalibration's exact moments match it.
     eps : float > 0
         Added to the variance before the square root.
     affine : bool
