@@ -32,18 +32,23 @@ def test_unknown_benchmark(capsys):
     assert "unknown benchmark" in capsys.readouterr().err
 
 
-def test_run_spirals_quick(tmp_path):
-    assert main(["run", "spirals", "--quick", "--out", str(tmp_path), "-q"]) == 0
+def test_run_spirals_quick(tmp_path, capsys):
+    """The README's first command: the GC demo prints its measured accuracy, the network as a
+    polynomial, and the figure's path; the JSON holds the same numbers."""
+    assert main(["run", "spirals", "--quick", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
     record = json.loads((tmp_path / "spirals.json").read_text())
     assert record["quick"] is True and record["seconds"] > 0
-    assert set(record["rows"]) == {"relu", "bn", "gc", "ms", "emfn"}
-    for name, row in record["rows"].items():
-        assert 0 <= row["val_acc_mean"] <= 100 and "paper" in row
-        for lr, res in row["by_lr"].items():  # every routine learns something in 3 epochs
-            loss = res["runs"][0]["history"]["train_loss"]
-            assert loss[-1] < loss[0], (name, lr, loss)
-    assert (tmp_path / "spirals.png").stat().st_size > 1000
-    assert record["figures"] == ["spirals.png"]
+    demo = record["demo"]
+    assert f"validation accuracy: {demo['val_acc']:.2f} % on 2,000 points (this run" in out
+    assert demo["val_acc"] >= 95.0
+    poly = demo["polynomial"]
+    diff = f"{poly['max_abs_diff_val']:.1e}"
+    assert (f"a polynomial in (x, y): degree {poly['degree']}, {poly['n_terms']} terms; max "
+            f"|polynomial - network| on the validation points {diff}") in out
+    assert f"figure: {tmp_path / 'spirals_demo.png'}" in out
+    assert (tmp_path / "spirals_demo.png").stat().st_size > 10_000
+    assert record["figures"] == ["spirals_demo.png"]
 
 
 def test_import_is_light():

@@ -317,6 +317,38 @@ def test_two_spirals_structure_and_noise():
     assert np.allclose(one_turn[:300, 1], np.sin(r) * r)
 
 
+def test_two_spirals_default_is_the_formula_on_the_draws_in_order():
+    # the generator's output is pinned: n from the first draws, then the x noise, then the y noise
+    rng = np.random.default_rng(7)
+    u, ux, uy = rng.random(6), rng.random(6), rng.random(6)
+    n = np.sqrt(u) * 780 * 2 * np.pi / 360
+    x, y = ds.two_spirals(6, np.random.default_rng(7))
+    assert np.array_equal(x[:6, 0], -np.cos(2 * n) * n + 0.1 * ux)
+    assert np.array_equal(x[:6, 1], np.sin(2 * n) * n + 0.1 * uy)
+
+
+@pytest.mark.parametrize("n_per_class", [7, 400])
+def test_two_spirals_inner_half_keeps_the_central_half_of_the_same_draws(n_per_class):
+    full, _ = ds.two_spirals(n_per_class, np.random.default_rng(3), noise=0.0)
+    inner, y = ds.two_spirals(n_per_class, np.random.default_rng(3), noise=0.0, inner_half=True)
+    m = n_per_class // 2
+    assert inner.shape == (2 * m, 2) and np.array_equal(np.bincount(y), [m, m])
+    assert np.array_equal(inner[m:], -inner[:m]) and np.array_equal(y[:m], np.zeros(m))
+    r_full = np.hypot(full[:n_per_class, 0], full[:n_per_class, 1])   # noise 0: the radius is n
+    r_inner = np.hypot(inner[:m, 0], inner[:m, 1])
+    assert np.all(np.diff(r_inner) >= 0)                              # sorted by n
+    assert np.array_equal(inner[:m], full[:n_per_class][np.argsort(r_full)[:m]])
+    assert r_inner.max() <= np.sort(r_full)[m]                        # the outer half is gone
+
+
+def test_two_spirals_inner_half_with_noise_is_a_subset_of_the_default():
+    full, _ = ds.two_spirals(1000, np.random.default_rng(4))
+    inner, _ = ds.two_spirals(1000, np.random.default_rng(4), inner_half=True)
+    rows = {tuple(p) for p in full[:1000]}
+    assert all(tuple(p) in rows for p in inner[:500])
+    assert 9.0 < np.abs(inner).max() < 9.8 < np.abs(full).max()   # the authors' +-9.6
+
+
 @given(seed=seeds)
 def test_two_spirals_deterministic_by_seed(seed):
     a = ds.two_spirals(50, np.random.default_rng(seed))

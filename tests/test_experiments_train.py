@@ -1,5 +1,6 @@
-"""The training experiments ``universality`` (claim 2) and ``degree`` (RQ3): quick runs, and the
-universality bound checked by hand on tiny networks."""
+"""The training experiments ``universality`` (claim 2), ``degree`` (RQ3) and ``spirals``: quick
+runs, the universality bound checked by hand on tiny networks, the two-spirals demo's numbers
+measured again by hand."""
 
 import json
 
@@ -10,8 +11,14 @@ from hypothesis import strategies as st
 
 from slaf_np import experiments
 from slaf_np.approx import fit_activation
+from slaf_np.experiments import spirals as S
+from slaf_np.experiments import spirals_authors as A
 from slaf_np.experiments import universality as U
 from slaf_np.nn import Dense, Sequential, Tanh
+from slaf_np.nn.slaf import SLAF
+from slaf_np.polynomial import expand
+from slaf_np.train import predict
+from slaf_np.train.optim import StepSchedule
 
 
 def _net(*weights_and_biases, act=Tanh):
@@ -126,3 +133,85 @@ def test_degree_quick(tmp_path):
             assert agg[key]["degrees"] == degrees
             assert all(0 <= f <= 1 for f in agg[key]["diverged_fraction"])
             assert {"best_degree", "first_degree_with_divergence"} <= set(task["summary"][key])
+
+
+# ------------------------------------------------------------------------------ two spirals
+
+def test_median_index_picks_the_middle_run():
+    assert S.median_index([3.0, 1.0, 2.0]) == 2
+    assert S.median_index([99.0, 50.0, 98.0]) == 2      # not the best seed (0)
+    assert S.median_index([1.0, 4.0, 3.0, 2.0]) == 3    # the lower middle of an even count
+
+
+def test_authors_gc_setting_is_the_script():
+    """The GC row of table 1 and the demo run the authors' GC script's settings."""
+    gc = A.SETTINGS["gc"]
+    assert (gc.n_per_class, gc.inner_half, gc.width, gc.degree, gc.batch, gc.clip, gc.epochs) == \
+        (10_000, True, 10, 4, 10, 1.0, 15)
+    schedule = StepSchedule(gc.schedule, unit="epoch")
+    assert [schedule(e) for e in range(15)] == [1e-2] * 6 + [1e-3] * 9
+    bn = A.SETTINGS["bn"]
+    assert (bn.n_per_class, bn.inner_half, bn.width, bn.degree, bn.batch, bn.clip) == \
+        (100_000, False, 20, 7, 256, 5.0)
+    layers = list(S.build("gc", np.random.default_rng(0)).modules())
+    slafs = [m for m in layers if isinstance(m, SLAF)]
+    assert len(slafs) == 2 and len(layers) == 5               # nothing before the raw powers
+    for s in slafs:
+        assert s.shared and not s.normalize and s.degree == 4
+        assert s.params["c"].shape == (1, 4) and np.all(s.params["b"] == np.float32(0.1))
+    assert all(np.all(d.params["b"] == 0) for d in layers if isinstance(d, Dense))
+
+
+def test_spirals_quick_is_the_gc_demo_and_its_numbers_are_measured(tmp_path):
+    rec = experiments.get("spirals").run(quick=True, out=tmp_path, verbose=False)
+    demo = rec["demo"]
+    assert rec["figures"] == ["spirals_demo.png"]
+    assert (tmp_path / "spirals_demo.png").stat().st_size > 10_000
+    assert demo["history"]["lr"] == [1e-2] * 6 + [1e-3] * 9
+    assert (demo["n_train"], demo["n_val"]) == (8000, 2000)
+    assert demo["val_acc"] >= 95.0                        # the demo's claim: the method works
+    # the accuracy is this run's: train the same seed again and count by hand
+    setting = A.SETTINGS["gc"]
+    data = A.spiral_data(setting, np.random.default_rng(0))
+    model, _, acc, _ = A.train_as_script("gc", setting, data, 0)
+    (_, _), (Xva, yva) = data
+    by_hand = 100 * np.mean((predict(model, Xva)[:, 0] > 0) == (yva == 1))
+    assert demo["val_acc"] == acc == by_hand
+    # the polynomial: 2-10-10-1 with k = 4 twice is degree 16, all C(18, 2) = 153 monomials
+    poly = demo["polynomial"]
+    assert (poly["degree"], poly["n_terms"]) == (16, 153)
+    exact = expand(model)
+    net = predict(model, Xva)[:, 0].astype(np.float64)
+    assert poly["max_abs_diff_val"] == float(np.abs(exact(Xva.astype(np.float32)) - net).max())
+    assert poly["max_abs_diff_val"] <= 1e-5 * poly["max_abs_logit_val"]   # float32 rounding
+
+
+def test_spirals_full_run_structure_on_a_tiny_setting(tmp_path, monkeypatch):
+    """The full run's two tables, JSON and figures (tiny data and one epoch: structure only)."""
+    import dataclasses
+
+    monkeypatch.setattr(S, "N_PER_CLASS", 100)
+    monkeypatch.setattr(S, "EPOCHS", 1)
+    monkeypatch.setattr(A, "SETTINGS", {k: dataclasses.replace(v, n_per_class=120, epochs=1)
+                                        for k, v in A.SETTINGS.items()})
+    experiments.get("spirals").run(out=tmp_path, verbose=False)
+    saved = json.loads((tmp_path / "spirals.json").read_text())
+    assert saved["figures"] == ["spirals.png", "spirals_authors.png"]
+    authors, common = saved["as_authors_ran"], saved["common_protocol"]
+    assert set(authors["rows"]) == set(common["rows"]) == set(S.ROUTINES)
+    for r, row in authors["rows"].items():
+        accs = [run["val_acc"] for run in row["runs"]]
+        assert [run["seed"] for run in row["runs"]] == [0, 1, 2]
+        assert row["val_acc_mean"] == pytest.approx(np.mean(accs))
+        assert row["median_val_acc"] == sorted(accs)[1] and row["paper"] == S.PAPER[r]
+        assert row["setting"]["inner_half"] == (r != "bn")
+        assert row["n_val"] == (48 if r == "bn" else 24)        # ceil(0.2 * 2 m)
+    for row in common["rows"].values():
+        assert set(row["by_lr"]) == {f"{lr:g}" for lr in S.LRS}
+        for res in row["by_lr"].values():
+            assert len(res["runs"]) == 3 and res["median_val_acc"] in [x["val_acc"] for x in
+                                                                      res["runs"]]
+    grids = np.load(tmp_path / "spirals_authors_boundaries.npz")
+    assert {f"{r}__grid" for r in S.ROUTINES} <= set(grids.files)
+    assert float(grids["bn__extent"]) > float(grids["gc__extent"])    # full vs inner half
+    assert authors["table_markdown"].count("\n") == len(S.ROUTINES) + 1

@@ -12,7 +12,7 @@ from ._common import XY
 
 
 def two_spirals(n_per_class: int, rng: np.random.Generator, noise: float = 0.1,
-                turns: float = 2.0) -> XY:
+                turns: float = 2.0, inner_half: bool = False) -> XY:
     """The authors' two-spirals generator (docs/paper.md section 4).
 
     .. math::
@@ -22,17 +22,32 @@ def two_spirals(n_per_class: int, rng: np.random.Generator, noise: float = 0.1,
     with U, U_1, U_2 ~ Uniform(0, 1) (the noise is uniform, as in their code), t = ``turns``,
     sigma = ``noise``. Class 0 is (x_0, y_0); class 1 is its exact negation, noise included.
 
+    Parameters
+    ----------
+    n_per_class : int
+        Points drawn per class.
+    rng : numpy.random.Generator or int
+    noise, turns : float
+    inner_half : bool
+        What the authors' two-spirals GC script does: sort the ``n_per_class`` draws by ``n`` and
+        keep the ``n_per_class // 2`` nearest the centre (radius up to about 9.6 of the full
+        13.6), so each class is the inner half of its spiral, ordered by ``n``. The draws are the
+        same as without it (the default output is unchanged).
+
     Returns
     -------
     XY
-        x float64 (2 n_per_class, 2) with class 0 first; y int64 (2 n_per_class,) in {0, 1}.
+        x float64 (2 m, 2) with class 0 first; y int64 (2 m,) in {0, 1}; m = ``n_per_class``, or
+        ``n_per_class // 2`` with ``inner_half``.
     """
     rng = np.random.default_rng(rng)
     n = np.sqrt(rng.random(n_per_class)) * 780 * 2 * np.pi / 360
     x0 = -np.cos(turns * n) * n + noise * rng.random(n_per_class)
     y0 = np.sin(turns * n) * n + noise * rng.random(n_per_class)
     class0 = np.stack([x0, y0], axis=1)
-    labels = np.repeat(np.array([0, 1], dtype=np.int64), n_per_class)
+    if inner_half:
+        class0 = class0[np.argsort(n, kind="stable")[:n_per_class // 2]]
+    labels = np.repeat(np.array([0, 1], dtype=np.int64), len(class0))
     return XY(np.concatenate([class0, -class0]), labels)
 
 
