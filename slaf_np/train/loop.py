@@ -326,6 +326,14 @@ def fit(model, X: np.ndarray, y: np.ndarray, loss, optimizer, epochs: int, batch
 
     Raises
     ------
+    ValueError, TypeError
+        Bad input, found before the first forward (a call that fails changes nothing): the
+        arguments above; ``X`` and ``y`` lengths; non-finite ``X`` or ``y``; targets the loss
+        rejects for the model's output shape (labels not integers or out of range for
+        ``softmax_cross_entropy``, targets outside [0, 1] for the binary cross entropy, another
+        shape for ``mse``; checked on every row, the validation data's too);
+        ``metric="accuracy"`` on targets that are not class labels; a ``checkpoint`` path where
+        no file can be written.
     TrainingDivergedError
         A batch loss, a value inside the network (training or validation forward) or, at the end
         of an epoch or a checkpoint, a weight is NaN or infinite. The weights are first restored
