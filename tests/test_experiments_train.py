@@ -200,9 +200,11 @@ def test_spirals_full_run_structure_on_a_tiny_setting(tmp_path, monkeypatch):
     authors, common = saved["as_authors_ran"], saved["common_protocol"]
     assert set(authors["rows"]) == set(common["rows"]) == set(S.ROUTINES)
     for r, row in authors["rows"].items():
-        accs = [run["val_acc"] for run in row["runs"]]
+        accs = [run["val_acc_running_stats"] for run in row["runs"]]   # as the scripts measured
         assert [run["seed"] for run in row["runs"]] == [0, 1, 2]
         assert row["val_acc_mean"] == pytest.approx(np.mean(accs))
+        assert row["val_acc_recalibrated_mean"] == \
+            pytest.approx(np.mean([run["val_acc"] for run in row["runs"]]))
         assert row["median_val_acc"] == sorted(accs)[1] and row["paper"] == S.PAPER[r]
         assert row["setting"]["inner_half"] == (r != "bn")
         assert row["n_val"] == (48 if r == "bn" else 24)        # ceil(0.2 * 2 m)

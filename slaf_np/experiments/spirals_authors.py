@@ -20,10 +20,13 @@ What is known from the scripts and what we assume, per routine:
   (:func:`slaf_np.experiments.spirals.build`): ReLU with He weights; ``MaxScale(10)`` then
   per-neuron raw powers; ``SampleMaxScale()`` then the 4 + 4 Fourier basis, one shared vector).
 
-Accuracy is measured as in table 2 (evaluation mode after :func:`slaf_np.recalibrate`; the
-accuracy with the running statistics as trained is saved beside it). The decision regions of each
-routine's median seed are saved (``spirals_authors_boundaries.npz``) and drawn from that file
-(``spirals_authors.png``).
+Accuracy is measured as the scripts measured it: evaluation mode with the running statistics as
+trained (exponential averages, decay 0.99). The accuracy after :func:`slaf_np.recalibrate` (table
+2's measure) is reported beside it; the two differ only for ``bn`` and ``ms``, the routines with
+running statistics, and for ``ms`` at batch 10 recalibration hurts: it sets the running max to the
+largest ``|z|`` over the whole training set, far above the batch-of-10 maxima the network was
+trained with. The decision regions of each routine's median seed are saved
+(``spirals_authors_boundaries.npz``) and drawn from that file (``spirals_authors.png``).
 """
 
 from __future__ import annotations
@@ -126,11 +129,12 @@ def as_the_authors_ran_it(ctx) -> dict:
         data = datasets[key]
         ctx.log(f"as the authors ran it: {routine}, {len(data[0][0])} train / "
                 f"{len(data[1][0])} validation points, seeds {seeds}")
-        accs, runs, models = [], [], []
+        accs, recal, runs, models = [], [], [], []
         for s in seeds:
             model, hist, acc, acc_running = train_as_script(routine, setting, data, s,
                                                             ctx.verbose)
-            accs.append(acc)
+            accs.append(acc_running)
+            recal.append(acc)
             models.append(model)
             runs.append({"seed": s, "val_acc": acc, "val_acc_running_stats": acc_running,
                          "history": hist.to_dict()})
@@ -138,12 +142,16 @@ def as_the_authors_ran_it(ctx) -> dict:
         extent = float(max(np.abs(data[0][0]).max(), np.abs(data[1][0]).max()))
         shown[routine] = (models[mid], data[1], extent)
         rows[routine] = {"paper": PAPER[routine], "val_acc_mean": float(np.mean(accs)),
-                         "val_acc_std": float(np.std(accs)), "median_seed": seeds[mid],
+                         "val_acc_std": float(np.std(accs)),
+                         "val_acc_recalibrated_mean": float(np.mean(recal)),
+                         "val_acc_recalibrated_std": float(np.std(recal)),
+                         "median_seed": seeds[mid],
                          "median_val_acc": float(accs[mid]), "params": model.n_params(),
                          "n_train": len(data[0][0]), "n_val": len(data[1][0]),
                          "setting": asdict(setting), "runs": runs}
         ctx.log(f"{routine} as its script: {np.mean(accs):.2f} +- {np.std(accs):.2f} % "
-                f"(paper {PAPER[routine]} %)")
+                f"(recalibrated {np.mean(recal):.2f} +- {np.std(recal):.2f} %; paper "
+                f"{PAPER[routine]} %)")
     save_boundaries(ctx.path("_authors_boundaries.npz"), shown)
     layout = [[(r, f"{r}: median seed {rows[r]['median_val_acc']:.1f} %\n"
                    f"(mean of 3: {rows[r]['val_acc_mean']:.1f} %, paper {PAPER[r]} %)")
@@ -151,13 +159,16 @@ def as_the_authors_ran_it(ctx) -> dict:
     boundary_figure(ctx.path("_authors_boundaries.npz"), layout, "Two spirals, each routine as "
                     "the authors' script ran it: decision regions of the median seed, validation "
                     "points", ctx.path("_authors.png"))
-    table = ["| routine | data | ours (3 seeds) | paper |", "|---|---|---|---|"]
+    table = ["| routine | data | ours, running statistics (as the script) | ours, recalibrated "
+             "| paper |", "|---|---|---|---|---|"]
     for r, row in rows.items():
         data = ("inner half" if row["setting"]["inner_half"] else "full") + \
             f", {row['n_train']:,} / {row['n_val']:,}"
         table.append(f"| {r} | {data} | {row['val_acc_mean']:.1f} +- {row['val_acc_std']:.1f} "
-                     f"| {PAPER[r]} |")
+                     f"| {row['val_acc_recalibrated_mean']:.1f} +- "
+                     f"{row['val_acc_recalibrated_std']:.1f} | {PAPER[r]} |")
     ctx.log("\n".join(table))
     return {"config": {"epochs": EPOCHS, "seeds": seeds, "metric": "validation accuracy %, "
-                       "evaluation mode after recalibrate(model, X_train)"},
+                       "evaluation mode with the running statistics as trained (as the "
+                       "scripts); val_acc_recalibrated_*: after recalibrate(model, X_train)"},
             "rows": rows, "table_markdown": "\n".join(table)}
