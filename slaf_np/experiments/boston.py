@@ -178,9 +178,11 @@ def train_network(model, data, optimizer, epochs: int, batch_size: int, rng, pen
             log(f"  epoch {epoch}/{epochs}  train {curves['train_rmse'][-1]:.3f}  "
                 f"test {curves['test_rmse'][-1]:.3f}  lr {optimizer.current_lr:.0e}")
 
+    # calibrate=False: the curves record the running statistics as trained; the caller then
+    # recalibrates and reports both numbers.
     fit(model, X, y.reshape(-1, 1), "mse", optimizer, epochs, batch_size, rng=rng,
         schedule=schedule, keep=None, verbose=False, callbacks=[record], drop_last=drop_last,
-        penalty=penalty)
+        penalty=penalty, calibrate=False)
     return curves
 
 
