@@ -225,3 +225,22 @@ def test_expand_needs_no_cast_and_leaves_the_model_alone():
     assert model.dtype == np.float32
     np.testing.assert_allclose(poly(X32.astype(np.float64)), sn.predict(model, X32)[:, 0],
                                rtol=1e-4, atol=1e-5)
+
+
+def test_fit_accepts_a_model_whose_untrained_evaluation_forward_overflows():
+    """The target check takes the output shape without refusing a valid model: an untrained
+    SLAF k = 7 network on raw inputs of radius 13 overflows float32 in evaluation mode (its
+    running statistics are still 0 and 1), yet trains with batch statistics."""
+    from slaf_np.nn.base import NonFiniteError
+
+    rng = np.random.default_rng(0)
+    model = sn.Sequential(sn.Dense(2, 20, rng=rng, init="glorot"), sn.SLAF(20, 7, rng=rng),
+                          sn.Dense(20, 20, rng=rng, init="glorot"), sn.SLAF(20, 7, rng=rng),
+                          sn.Dense(20, 1, rng=rng, init="glorot"))
+    X = rng.uniform(-13, 13, (512, 2)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.float32)
+    with pytest.raises(NonFiniteError):
+        model.forward(X[:1])
+    hist = sn.fit(model, X, y, "sigmoid_binary_cross_entropy", sn.Adam(model, lr=1e-3),
+                  epochs=1, batch_size=256, rng=rng, verbose=False, calibrate=False)
+    assert np.isfinite(hist.train_loss[0])

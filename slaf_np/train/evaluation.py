@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..nn.base import check_positive_int
+from ..nn.base import NonFiniteError, check_positive_int
 from .losses import LOSSES, get_loss
 from .metrics import Metric
 
@@ -51,7 +51,8 @@ def _check_targets(model, X: np.ndarray, y: np.ndarray, loss, metric, where: str
     forward, so that a call that fails changes nothing.
 
     The output shape comes from one evaluation-mode forward of ``X[:1]`` (which changes no
-    parameter, buffer or rng); the loss and the metric are then run on zero predictions of the
+    parameter, buffer or rng; from the layers' ``output_shape`` if that forward overflows); the
+    loss and the metric are then run on zero predictions of the
     full shape ``(N, ...)``, which checks every target (shape, dtype, label range) at the cost
     of one output-sized array (the built-in losses and metrics only: a user's callable is first
     called in training). ``y`` must also be finite, and ``metric="accuracy"`` needs labels:
@@ -64,8 +65,13 @@ def _check_targets(model, X: np.ndarray, y: np.ndarray, loss, metric, where: str
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(y))[0])
         raise ValueError(f"{where}: y has non-finite values (first at index {bad}: {y[bad]}); "
                          f"targets must be finite: drop or fill those rows")
-    out = model.forward(X[:1], training=False)
-    zeros = np.zeros((len(X), *out.shape[1:]), dtype=out.dtype)
+    try:
+        out_shape = model.forward(X[:1], training=False).shape
+    except NonFiniteError:
+        # an untrained model may overflow on raw inputs (its running statistics are still the
+        # initial 0 and 1; training uses batch statistics): take the shape from the layers
+        out_shape = model.output_shape(X[:1].shape)
+    zeros = np.zeros((len(X), *out_shape[1:]), dtype=X.dtype)
     loss_fn = get_loss(loss)
     name = getattr(loss_fn, "__name__", "loss")
     try:
@@ -75,14 +81,14 @@ def _check_targets(model, X: np.ndarray, y: np.ndarray, loss, metric, where: str
         fix = _LABEL_FIX.get(name, "pass targets the loss accepts")
         raise type(e)(f"{where}: y (shape {y.shape}, dtype {y.dtype}) does not suit "
                       f"loss={loss!r} for the model's outputs of shape (N, "
-                      f"{', '.join(map(str, out.shape[1:]))}): {e}; {fix}") from None
+                      f"{', '.join(map(str, out_shape[1:]))}): {e}; {fix}") from None
     if metric is None:
         return
     m = metric if isinstance(metric, Metric) else Metric(metric)
     if not m.builtin:  # a user's callable is not called here
         return
     if m.name == "accuracy":
-        several = out.ndim == 2 and out.shape[1] > 1
+        several = len(out_shape) == 2 and out_shape[1] > 1
         ok = (y.dtype.kind in "biu" or np.array_equal(y, np.round(y))) if several and y.ndim == 1 \
             else np.isin(y, (0, 1)).all()
         if not ok:
@@ -95,7 +101,7 @@ def _check_targets(model, X: np.ndarray, y: np.ndarray, loss, metric, where: str
         m.batch(zeros, y)
     except (TypeError, ValueError) as e:
         raise type(e)(f"{where}: y (shape {y.shape}) does not suit metric={m.name!r} for the "
-                      f"model's outputs of shape (N, {', '.join(map(str, out.shape[1:]))}): "
+                      f"model's outputs of shape (N, {', '.join(map(str, out_shape[1:]))}): "
                       f"{e}") from None
 
 
