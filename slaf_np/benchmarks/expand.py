@@ -1,6 +1,6 @@
 """Expanding the paper's Boston SLNN into its polynomial: time, peak memory, agreement.
 
-The network of PAPER.md section 4 (13 inputs, Dense128, SLAF k=4, Dense64, SLAF k=2, Dense1) in
+The network of docs/paper.md section 4 (13 inputs, Dense128, SLAF k=4, Dense64, SLAF k=2, Dense1) in
 float64 with random Glorot weights and normalised SLAFs whose running statistics are set from a
 training-mode pass over standard-normal inputs (so the standardisation is not trivial). Its
 polynomial has degree 8 and C(21, 8) = 203,490 terms. Target (issue 4): under 60 s and 4 GB, and
