@@ -213,6 +213,24 @@ def test_clipped_adam_moments_see_the_clipped_gradient():
     np.testing.assert_allclose(opt.state["p"]["m"], [0.3, 0.4])
 
 
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+@pytest.mark.parametrize("opt_class", [SGD, Adam])
+def test_clipping_refuses_a_non_finite_gradient_and_names_it(bad, opt_class):
+    # a NaN norm made the scale C / nan = nan and every parameter NaN; an inf norm made it 0 and
+    # silently skipped the step: both raise before any parameter or the step count changes
+    src = source(a=[1.0], b=[2.0, 3.0], c=[4.0])
+    src.grads["a"][...] = 1.0
+    src.grads["b"][...] = [0.5, bad]
+    opt = opt_class(src, lr=0.1, clip_norm=1.0)
+    expected = r"clip_norm=1\.0: the gradients of \['b'\] are non-finite"
+    with pytest.raises(FloatingPointError, match=expected):
+        opt.step()
+    assert opt.t == 0 and opt.state == {}
+    np.testing.assert_array_equal(src.params["a"], [1.0])
+    np.testing.assert_array_equal(src.params["b"], [2.0, 3.0])
+
+
 # -- decoupled penalties ---------------------------------------------------------------------------
 def test_decoupled_l2_and_l1_steps():
     # zero gradient: L2 alone gives p (1 - lr l2); L1 alone moves each entry lr l1 towards 0

@@ -8,7 +8,8 @@ group with learning rate ``lr_g`` and gradient ``g``:
 
 1. **Clipping** (optional, ``clip_norm = C``): with the global norm
    :math:`\|g\| = \sqrt{\sum_p \sum g_p^2}` over *all* parameters, every gradient is used as
-   :math:`g \cdot C / \max(\|g\|, C)` (the stored gradients are not modified).
+   :math:`g \cdot C / \max(\|g\|, C)` (the stored gradients are not modified). A non-finite
+   norm raises :class:`FloatingPointError` naming the parameters, before anything changes.
 2. **The optimiser's update** of ``p`` from ``g`` (formulas in :class:`SGD` and :class:`Adam`).
 3. **Decoupled penalties** (docs/paper.md s. 3: weight decay applied as a separate plain gradient
    step), on the updated ``p``::
@@ -205,6 +206,8 @@ class Optimizer:
         if self.clip_norm is not None:
             norm = global_norm(grads.values())
             self.last_grad_norm = norm
+            if not math.isfinite(norm):
+                self._refuse_non_finite(norm)
             scale = self.clip_norm / max(norm, self.clip_norm)
         self.t += 1
         for group in self.groups:
@@ -221,6 +224,17 @@ class Optimizer:
                     p *= p.dtype.type(1.0 - lr * group["l2"])  # p -= lr l2 p
                 if group["l1"]:
                     p -= p.dtype.type(lr * group["l1"]) * np.sign(p)
+
+    def _refuse_non_finite(self, norm: float) -> None:
+        """Raise before any update: clipping by a non-finite norm would scale every gradient to
+        NaN (norm NaN) or to 0 (norm inf), silently."""
+        bad = [k for k, g in self.model.grads.items() if not np.isfinite(g).all()]
+        what = (f"the gradients of {bad} are non-finite" if bad else
+                "every gradient is finite but the sum of their squares overflows float64")
+        raise FloatingPointError(
+            f"{type(self).__name__}.step: global gradient norm is {norm}, expected a finite value "
+            f"to clip to clip_norm={self.clip_norm}: {what}; no parameter was changed. Lower the "
+            f"learning rate, check the inputs and the loss for inf/NaN, or reload a checkpoint")
 
     def _init_state(self, p: np.ndarray) -> dict[str, np.ndarray]:
         return {}
