@@ -577,3 +577,26 @@ def test_every_basis_at_degree_27(basis, shared, normalize, scale, gate):
            "batchnorm": True, "residual": True, "outputs": 1}
     test_expansion_equals_the_network.hypothesis.inner_test(cfg)
     test_degree_is_exactly_the_product_of_degrees.hypothesis.inner_test(cfg)
+
+
+@pytest.mark.parametrize("stat, bad, what", [
+    ("running_var", np.nan, r"running_var\[1\] = nan"),
+    ("running_var", np.inf, r"running_var\[1\] = inf"),
+    ("running_var", -0.5, r"running_var\[1\] = -0\.5"),
+    ("running_mean", np.nan, r"running_mean\[1\] = nan"),
+])
+def test_expand_refuses_bad_running_statistics(stat, bad, what):
+    # 1 / sqrt(var + eps) of a NaN, inf or negative variance gave NaN (or silently 0) coefficients
+    rng = np.random.default_rng(5)
+    model = sn.Sequential(_dense(3, 2, rng), _batchnorm(2, rng), _dense(2, 1, rng))
+    model.layers[1].buffers[stat][1] = bad
+    with pytest.raises(ValueError, match=r"layer 1 \(BatchNorm\).*" + what + r".*recalibrate"):
+        expand(model)
+
+
+def test_expand_refuses_non_finite_coefficients_and_names_the_layer():
+    rng = np.random.default_rng(6)
+    model = sn.Sequential(_dense(3, 2, rng), SLAF(2, 2, dtype=F64), _dense(2, 1, rng))
+    model.layers[2].params["W"][0, 0] = np.inf
+    with pytest.raises(ValueError, match=r"layer 2 \(Dense\) gives non-finite coefficients"):
+        expand(model)

@@ -100,6 +100,11 @@ def _run(layers: list, state: ExpansionState, prefix: str) -> ExpansionState:
     for i, layer in enumerate(layers):
         path = f"{prefix}{i}"
         state = _handler(_EXPANDERS, layer, path)(layer, state, path)
+        if not np.isfinite(state.rows).all():
+            raise ValueError(f"expand: {_where(layer, path)} gives non-finite coefficients (a "
+                             f"weight or statistic is inf/NaN, or the expansion overflows "
+                             f"float64); expected finite ones. Check the layer's parameters and "
+                             f"buffers with np.isfinite, or reload a checkpoint")
     return state
 
 
@@ -123,6 +128,14 @@ def _dense(layer, s: ExpansionState, path: str) -> ExpansionState:
 def _batchnorm(layer, s: ExpansionState, path: str) -> ExpansionState:
     ch = s.channels(layer.num_features, _where(layer, path))
     b = {k: v.astype(np.float64) for k, v in layer.buffers.items()}
+    for name, ok in (("running_mean", np.isfinite(b["running_mean"])),
+                     ("running_var", np.isfinite(b["running_var"]) & (b["running_var"] >= 0))):
+        if not ok.all():
+            i = int(np.flatnonzero(~ok)[0])
+            raise ValueError(f"expand: {_where(layer, path)} has {name}[{i}] = {b[name][i]}; "
+                             f"expected a finite{' non-negative' if name == 'running_var' else ''}"
+                             f" value. Recompute the running statistics from data with "
+                             f"slaf_np.train.recalibrate(model, X) before expanding")
     scale = 1.0 / np.sqrt(b["running_var"] + layer.eps)
     shift = -b["running_mean"] * scale
     if getattr(layer, "affine", False):
@@ -279,7 +292,9 @@ def expand(model, n_inputs: int | None = None, *, input_shape: tuple | None = No
     ValueError
         For a non-polynomial layer (ReLU, MaxPool2D, SampleMaxScale, a fourier SLAF, ...), naming
         it by its index path as in the model's parameter keys, e.g. ``layer 3 (ReLU)`` or
-        ``layer 2.0.1 (Tanh)`` (inside the body of the Residual at index 2).
+        ``layer 2.0.1 (Tanh)`` (inside the body of the Residual at index 2). For a BatchNorm whose
+        running mean is not finite or running variance is not finite and non-negative (fix:
+        ``recalibrate``), and for any layer after which a coefficient is inf or NaN.
 
     Notes
     -----
