@@ -291,3 +291,69 @@ def test_file_is_a_plain_npz_without_pickles(tmp_path):
         "layers": [{"class": "Dense", "config": {"in_features": 3, "out_features": 2,
                                                  "init": "he"}, "dtype": "float32"},
                    {"class": "ReLU", "config": {}}]}
+
+
+# -- malformed files and targets (each used to raise a raw TypeError/AttributeError/KeyError) ------
+def _set_header(path, header):
+    with np.load(path) as f:
+        arrays = {k: f[k] for k in f.files}
+    arrays["__slaf_np__"] = np.frombuffer(json.dumps(header).encode(), np.uint8)
+    np.savez(path, **arrays)
+
+
+_GOOD = {"format": "slaf_np.model", "version": 1, "extra": {},
+         "architecture": {"class": "Sequential", "layers": [
+             {"class": "Dense", "config": {"in_features": 3, "out_features": 2},
+              "dtype": "float32"}]}}
+
+
+def _with_arch(**node):
+    return {**_GOOD, "architecture": {"class": "Sequential", "layers": [
+        {**_GOOD["architecture"]["layers"][0], **node}]}}
+
+
+@pytest.mark.parametrize("header, what", [
+    ([1, 2], r"the header is a list, expected a JSON object"),
+    ({k: v for k, v in _GOOD.items() if k != "architecture"}, r"the header has no 'architecture'"),
+    ({**_GOOD, "architecture": {"class": "Sequential", "layers": 5}},
+     r"architecture\.layers is 5, expected a list of layer nodes"),
+    ({**_GOOD, "architecture": ["Dense"]},
+     r"architecture is \['Dense'\], expected a dict with a 'class' name"),
+    (_with_arch(config=[3, 2]), r"architecture\.layers\[0\]\.config is \[3, 2\], expected a dict"),
+    (_with_arch(dtype="float99"), r"architecture\.layers\[0\]\.dtype is 'float99', expected a "
+                                  r"NumPy dtype name"),
+    ({**_GOOD, "extra": {"opt": {"__array__": 7}}},
+     r"extra\['opt'\] refers to array 7, which the file does not hold"),
+    ({**_GOOD, "extra": [1]}, r"extra is \[1\], expected a dict"),
+])
+@pytest.mark.parametrize("reader", ["load", "read", "load_weights"])
+def test_malformed_headers_are_named_with_the_file(tmp_path, header, what, reader):
+    model = Sequential(Dense(3, 2, rng=0))
+    path = io.save(model, tmp_path / "m.npz")
+    _set_header(path, header)
+    with pytest.raises(ValueError, match=r"m\.npz.*" + what):
+        if reader == "load_weights":
+            io.load_weights(model, path)
+        else:
+            getattr(io, reader)(path)
+
+
+def test_unwritable_target_is_reported_under_its_own_name(tmp_path, monkeypatch):
+    # running as root, a read-only folder is still writable: simulate the refusal of mkstemp
+    def refuse(prefix, suffix, dir):
+        raise PermissionError(13, "Permission denied", f"{dir}/{prefix}x1y2.tmp")
+
+    monkeypatch.setattr(utils.tempfile, "mkstemp", refuse)
+    with pytest.raises(PermissionError, match=r"save: cannot write .*m\.npz: Permission denied") \
+            as info:
+        io.save(Sequential(Dense(3, 2, rng=0)), tmp_path / "m.npz")
+    assert ".tmp" not in str(info.value) and info.value.filename == str(tmp_path / "m.npz")
+
+
+def test_save_names_the_extra_key_it_cannot_serialise(tmp_path):
+    model = Sequential(Dense(3, 2, rng=0))
+    with pytest.raises(TypeError, match=r"save: extra\['run'\]\['tags'\]\[1\] is a set"):
+        io.save(model, tmp_path / "m.npz", extra={"run": {"tags": [1, {2}]}})
+    with pytest.raises(TypeError, match=r"save: extra\['fn'\] is a function"):
+        io.save(model, tmp_path / "m.npz", extra={"fn": len and (lambda: 0)})
+    assert not list(tmp_path.iterdir())

@@ -104,24 +104,36 @@ def build(node: dict) -> Module:
 
 
 # -- extra: JSON with arrays -------------------------------------------------------------------
-def _split_extra(obj, arrays: list):
+_JSON_LEAVES = (type(None), bool, int, float, str, np.generic, Path)
+
+
+def _split_extra(obj, arrays: list, where: str = "extra"):
     if isinstance(obj, np.ndarray):
         arrays.append(obj)
         return {"__array__": len(arrays) - 1}
     if isinstance(obj, dict):
-        return {str(k): _split_extra(v, arrays) for k, v in obj.items()}
+        return {str(k): _split_extra(v, arrays, f"{where}[{k!r}]") for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_split_extra(v, arrays) for v in obj]
+        return [_split_extra(v, arrays, f"{where}[{i}]") for i, v in enumerate(obj)]
+    if not isinstance(obj, _JSON_LEAVES):
+        raise TypeError(f"save: {where} is a {type(obj).__name__}, which cannot be saved; extra "
+                        f"holds dicts, lists, tuples, numbers, strings, None and NumPy arrays "
+                        f"(convert it, e.g. a set to a sorted list)")
     return obj
 
 
-def _join_extra(obj, arrays: dict):
+def _join_extra(obj, arrays: dict, path, where: str = "extra"):
     if isinstance(obj, dict):
         if set(obj) == {"__array__"}:
-            return arrays[f"extra/{obj['__array__']}"]
-        return {k: _join_extra(v, arrays) for k, v in obj.items()}
+            key = f"extra/{obj['__array__']}"
+            if key not in arrays:
+                raise ValueError(f"load: {path}: {where} refers to array {obj['__array__']!r}, "
+                                 f"which the file does not hold (a damaged or hand-edited "
+                                 f"file; save it again)")
+            return arrays[key]
+        return {k: _join_extra(v, arrays, path, f"{where}[{k!r}]") for k, v in obj.items()}
     if isinstance(obj, list):
-        return [_join_extra(v, arrays) for v in obj]
+        return [_join_extra(v, arrays, path, f"{where}[{i}]") for i, v in enumerate(obj)]
     return obj
 
 
@@ -139,6 +151,7 @@ def save(model: Module, path: str | os.PathLike, extra: dict | None = None,
     extra : dict, optional
         Anything JSON-able, and NumPy arrays at any depth of dicts and lists (e.g. a training
         history and ``optimizer.state_dict()``); read back with ``load(path, with_extra=True)``.
+        Anything else (a set, a function) raises :class:`TypeError` naming its key.
     weights : dict, optional
         ``{"params": {...}, "buffers": {...}}`` with the model's keys, shapes and dtypes, written
         instead of the model's own arrays (a checkpoint stores the best weights this way while
@@ -147,6 +160,13 @@ def save(model: Module, path: str | os.PathLike, extra: dict | None = None,
     Returns
     -------
     Path
+
+    Raises
+    ------
+    TypeError
+        A value in ``extra`` that cannot be saved (the message names its key path).
+    OSError
+        The target cannot be written; the error names ``path`` (not the temporary file).
     """
     from .._version import __version__
 
@@ -167,7 +187,15 @@ def save(model: Module, path: str | os.PathLike, extra: dict | None = None,
         content[f"extra/{i}"] = np.asarray(a)
     buf = _io.BytesIO()
     np.savez(buf, **content)
-    return atomic_write_bytes(path, buf.getvalue())
+    try:
+        return atomic_write_bytes(path, buf.getvalue())
+    except OSError as e:
+        if e.errno is None or e.filename == str(path):
+            raise
+        # the error names the temporary file beside the target; name the target instead
+        raise type(e)(e.errno, f"save: cannot write {path}: {e.strerror} (check that its "
+                               f"folder exists and is writable, and the disk has room)",
+                      str(path)) from e
 
 
 def _read(path) -> dict[str, np.ndarray]:
@@ -214,15 +242,48 @@ def read(path: str | os.PathLike) -> Saved:
         header = json.loads(data.pop(HEADER).tobytes().decode())
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ValueError(f"load: {path} has a corrupt slaf_np header: {e}") from e
+    if not isinstance(header, dict):
+        raise ValueError(f"load: {path}: the header is a {type(header).__name__}, expected a "
+                         f"JSON object (a damaged or hand-edited file; save it again)")
     if header.get("format") != FORMAT:
         raise ValueError(f"load: {path} has format {header.get('format')!r}, expected {FORMAT!r}")
     if header.get("version") != VERSION:
         raise ValueError(f"load: {path} has format version {header.get('version')!r}; this "
                          f"slaf_np reads version {VERSION}")
+    if "architecture" not in header:
+        raise ValueError(f"load: {path}: the header has no 'architecture' (keys "
+                         f"{sorted(header)}); a damaged or hand-edited file, save it again")
+    _check_node(header["architecture"], path, "architecture")
+    extra = header.get("extra", {})
+    if not isinstance(extra, dict):
+        raise ValueError(f"load: {path}: extra is {extra!r:.80}, expected a dict")
     stored = {kind: {k.split("/", 1)[1]: a for k, a in data.items() if k.startswith(kind + "/")}
               for kind in ("params", "buffers")}
     return Saved(str(path), header["architecture"], stored["params"], stored["buffers"],
-                 _join_extra(header.get("extra", {}), data))
+                 _join_extra(extra, data, path))
+
+
+def _check_node(node, path, where: str) -> None:
+    """Check the shape of an architecture node from a file (what :func:`build` reads), so a
+    malformed one is named with the file instead of failing inside a constructor."""
+    def bad(what, value, expected):
+        raise ValueError(f"load: {path}: {what} is {value!r:.80}, expected {expected} (a damaged "
+                         f"or hand-edited file; save it again)")
+
+    if not isinstance(node, dict) or not isinstance(node.get("class"), str):
+        bad(where, node, "a dict with a 'class' name")
+    if "layers" in node:
+        if not isinstance(node["layers"], list):
+            bad(f"{where}.layers", node["layers"], "a list of layer nodes")
+        for i, child in enumerate(node["layers"]):
+            _check_node(child, path, f"{where}.layers[{i}]")
+    if not isinstance(node.get("config", {}), dict):
+        bad(f"{where}.config", node["config"], "a dict of constructor arguments")
+    if "dtype" in node:
+        try:
+            np.dtype(node["dtype"])
+        except TypeError:
+            bad(f"{where}.dtype", node["dtype"], "a NumPy dtype name such as 'float32'")
 
 
 def _fill(model: Module, saved: Saved) -> None:
@@ -285,11 +346,17 @@ def load(path: str | os.PathLike, with_extra: bool = False):
     ------
     ValueError
         The file is truncated or not an ``.npz``, is an ``.npz`` not written by slaf_np, has an
-        unsupported format version, names an unknown layer, or holds arrays whose keys, shapes
-        or dtypes do not match the architecture. The message says which.
+        unsupported format version, a malformed header (not an object, no architecture, a node
+        that is not a dict with a class, layers that are not a list, a config that is not a dict,
+        an unknown dtype, extra pointing at a missing array), names an unknown layer, or holds
+        arrays whose keys, shapes or dtypes do not match the architecture. The message names the
+        file and says which.
     """
     saved = read(path)
-    model = build(saved.architecture)
+    try:
+        model = build(saved.architecture)
+    except ValueError as e:
+        raise ValueError(f"{e} (in {path})") from e
     _fill(model, saved)
     return (model, saved.extra) if with_extra else model
 
