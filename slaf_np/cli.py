@@ -37,6 +37,17 @@ from pathlib import Path  # noqa: E402
 from ._version import __version__  # noqa: E402
 
 
+def _seed(text: str) -> int:
+    """``--seed``: a non-negative integer (what numpy.random.default_rng accepts)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     defaults = ", ".join(f"{k}={v}" for k, v in THREAD_DEFAULTS.items())
     p = argparse.ArgumentParser(
@@ -56,7 +67,8 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run an experiment, write NAME.json and figures")
     r.add_argument("name", help="experiment name (see `slaf-np list`)")
     r.add_argument("--quick", action="store_true", help="small version, well under a minute")
-    r.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    r.add_argument("--seed", type=_seed, default=0,
+                   help="random seed, a non-negative integer (default 0)")
     r.add_argument("--out", type=Path, default=None,
                    help="output folder (default figures/, or runs/quick/ with --quick, so a "
                         "quick run never overwrites the committed full results)")
@@ -95,9 +107,15 @@ def _cmd_run(args) -> int:
     except KeyError as e:
         print(f"slaf-np run: {e.args[0]}", file=sys.stderr)
         return 2
+    from .datasets import DataError
+
     out = args.out if args.out is not None else Path("runs/quick" if args.quick else "figures")
-    exp.run(quick=args.quick, seed=args.seed, out=out, data_dir=args.data,
-            verbose=not args.quiet)
+    try:
+        exp.run(quick=args.quick, seed=args.seed, out=out, data_dir=args.data,
+                verbose=not args.quiet)
+    except DataError as e:  # the data cannot be had: a user's problem, not a bug to trace
+        print(f"slaf-np run {args.name}: {e}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -143,8 +161,8 @@ def main(argv: list[str] | None = None) -> int:
         return _cmd_bench(args)
     if args.command == "data":
         return _cmd_data(args)
-    _parser().print_help()
-    return 0
+    _parser().print_help(sys.stderr)  # no command: a usage error, as argparse's own
+    return 2
 
 
 if __name__ == "__main__":

@@ -64,3 +64,34 @@ def test_quick_runs_default_to_runs_quick(tmp_path, monkeypatch):
     assert main(["run", "polyfeatures", "--quick", "-q"]) == 0
     assert (tmp_path / "runs" / "quick" / "polyfeatures.json").exists()
     assert not (tmp_path / "figures").exists()
+
+
+# -- bad invocations: a one-line error and a non-zero status, never a traceback -------------------
+def test_no_command_prints_help_and_exits_2(capsys):
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert "usage: slaf-np" in err and "COMMAND" in err
+
+
+@pytest.mark.parametrize("seed", ["-1", "x", "1.5"])
+def test_bad_seed_is_a_usage_error(seed, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["run", "spirals", "--quick", "--seed", seed])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "--seed" in err and "a non-negative integer" in err and "Traceback" not in err
+
+
+def test_data_error_during_a_run_is_one_line(tmp_path, capsys):
+    # a garbage cache file: the loader raises a DataError, which used to print a traceback
+    (tmp_path / "boston.npz").write_bytes(b"not an npz")
+    assert main(["run", "boston", "--quick", "-q", "--data", str(tmp_path),
+                 "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("slaf-np run boston: ") and "slaf-np data fetch boston --force" in err
+    assert len(err.splitlines()) == 1
+
+
+def test_unknown_experiment_suggests_close_names(capsys):
+    assert main(["run", "spiral"]) == 2
+    assert "did you mean 'spirals'?" in capsys.readouterr().err

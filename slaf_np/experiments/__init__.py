@@ -13,6 +13,7 @@ Modules are discovered (and imported) only when the registry is first read, so i
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import pkgutil
 import time
@@ -116,7 +117,11 @@ def available() -> dict[str, Experiment]:
 
 
 def get(name: str) -> Experiment:
+    """The experiment ``name``; a :class:`KeyError` lists the known names and suggests the
+    closest."""
     exps = available()
     if name not in exps:
-        raise KeyError(f"no experiment named {name!r}; known: {', '.join(exps) or 'none'}")
+        close = difflib.get_close_matches(name, list(exps), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise KeyError(f"no experiment named {name!r}{hint}; known: {', '.join(exps) or 'none'}")
     return exps[name]
