@@ -286,12 +286,58 @@ def test_checksum_and_statistics_checks(monkeypatch):
         fetching._verify("boston", {"table": np.zeros((506, 14))})
 
 
-def test_fetch_keeps_an_existing_cache(tmp_path, capsys):
-    (tmp_path / "boston.npz").write_bytes(b"")
-    assert ds.fetch("boston", tmp_path) == tmp_path / "boston.npz"
+def _small_cache(tmp_path, monkeypatch, seed=0):
+    """A generated fashion-mnist cache of 6 + 4 images, made the expected one (shapes, dtypes,
+    digests) for the test."""
+    rng = np.random.default_rng(seed)
+    arrays = {"x_train": rng.integers(0, 256, (6, 28, 28), dtype=np.uint8),
+              "y_train": rng.integers(0, 10, 6, dtype=np.uint8),
+              "x_test": rng.integers(0, 256, (4, 28, 28), dtype=np.uint8),
+              "y_test": rng.integers(0, 10, 4, dtype=np.uint8)}
+    monkeypatch.setitem(fetching._EXPECTED, "fashion-mnist", {
+        k: (a.shape, a.dtype.name, fetching._sha256(a)) for k, a in arrays.items()})
+    np.savez(tmp_path / "fashion-mnist.npz", **arrays)
+    return arrays
+
+
+def test_fetch_keeps_a_valid_cache(tmp_path, monkeypatch, capsys):
+    _small_cache(tmp_path, monkeypatch)
+
+    def no_download(name, tmp, say):
+        raise AssertionError("a valid cache must not be fetched again")
+
+    monkeypatch.setattr(fetching, "_obtain", no_download)
+    assert ds.fetch("fashion-mnist", tmp_path) == tmp_path / "fashion-mnist.npz"
     assert "already cached" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage"])
+def test_fetch_replaces_a_damaged_cache(tmp_path, monkeypatch, capsys, content):
+    # it used to say "already cached" over any file of the right name
+    (tmp_path / "boston.npz").write_bytes(content)
+
+    def offline(name, tmp, say):
+        raise DataError("offline (test)")
+
+    monkeypatch.setattr(fetching, "_obtain", offline)
+    with pytest.raises(DataError, match=r"offline \(test\)"):
+        ds.fetch("boston", tmp_path)
+    out = capsys.readouterr().out
+    assert "already cached" not in out and "is damaged" in out and "fetching again" in out
     with pytest.raises(DataError, match="unreadable cache"):
-        ds.load_boston(tmp_path)
+        ds.load_boston(tmp_path, download=False)
+
+
+def test_a_cache_changed_after_fetching_is_refused(tmp_path, monkeypatch):
+    arrays = _small_cache(tmp_path, monkeypatch)
+    train, val, test = ds.load_fashion_mnist(tmp_path, download=False)
+    np.testing.assert_array_equal(train.x, arrays["x_train"])
+    assert val is None and test.y.dtype == np.int64
+    arrays["x_test"][2, 5, 7] ^= 1  # one bit of one pixel
+    np.savez(tmp_path / "fashion-mnist.npz", **arrays)
+    with pytest.raises(DataError, match=r"fashion-mnist\.npz: x_test has sha256 [0-9a-f]{64}, "
+                                        r"expected [0-9a-f]{64}.*--force"):
+        ds.load_fashion_mnist(tmp_path, download=False)
 
 
 # -------------------------------------------------------------------------- synthetic sets

