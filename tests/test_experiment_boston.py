@@ -45,13 +45,9 @@ def test_train_network_raises_on_divergence():
     rng = np.random.default_rng(0)
     model = _tiny_slnn(rng)
     X, y = rng.standard_normal((8, 3)), rng.standard_normal(8)
-    y[3] = np.inf  # the loss becomes inf (layers refuse non-finite inputs themselves)
-    with pytest.raises(TrainingDivergedError, match="epoch 1"):
-        B.train_network(model, ((X, y), (X, y)), SGD(model, lr=1e-2), epochs=2, batch_size=8,
-                        rng=rng)
-    y[3] = 0.0
     model.params["0.W"][0, 0] = np.inf  # the SLAF layer refuses the non-finite pre-activation
-    with pytest.raises(TrainingDivergedError, match="non-finite values inside the network"):
+    with pytest.raises(TrainingDivergedError,
+                       match="epoch 1/1.*non-finite values inside the network"):
         B.train_network(model, ((X, y), (X, y)), SGD(model, lr=1e-2), epochs=1, batch_size=8,
                         rng=rng)
 
