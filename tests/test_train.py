@@ -466,3 +466,25 @@ def test_a_non_finite_weight_or_statistic_stops_training(tmp_path, kind, key, ch
         assert extra["iteration"] == 4
         for d in (saved.params, saved.buffers):
             assert all(np.isfinite(v).all() for v in d.values())
+
+
+def test_non_finite_gradients_under_clipping_stop_training_as_a_divergence():
+    """With clip_norm, NaN gradients under a finite loss make the optimiser refuse the step
+    (FloatingPointError); fit reports it as a divergence, naming the epoch, with the weights
+    restored, not as a bare FloatingPointError."""
+    from slaf_np.nn import Dense, Sequential
+    from slaf_np.train.optim import Adam
+
+    rng = np.random.default_rng(0)
+    model = Sequential(Dense(3, 4, rng=rng), Dense(4, 1, rng=rng))
+    X, y = rng.standard_normal((16, 3)), rng.standard_normal(16)
+    before = {k: v.copy() for k, v in model.params.items()}
+
+    def poison(m):
+        m.grads["0.W"][0, 0] = np.nan
+
+    with pytest.raises(TrainingDivergedError, match="epoch 1"):
+        fit(model, X, y, "mse", Adam(model, lr=1e-2, clip_norm=1.0), epochs=1, batch_size=8,
+            rng=rng, verbose=False, penalty=poison)
+    for k, v in model.params.items():
+        np.testing.assert_array_equal(v, before[k])

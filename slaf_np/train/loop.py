@@ -126,7 +126,10 @@ class Run:
         self.model.backward(dout)
         if self.penalty is not None:
             self.penalty(self.model)
-        self.optimizer.step()
+        try:
+            self.optimizer.step()
+        except FloatingPointError as e:  # clipping refuses non-finite gradients (finite loss)
+            raise Diverged(str(e)) from e
         self.totals[0] += value * (b - a)
         if self.metric is not None:
             s, c = self.metric.batch(out, yb)
