@@ -76,7 +76,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
 
     b = sub.add_parser("bench", help="speed and memory benchmarks")
-    b.add_argument("--only", nargs="+", default=None, help="run only these benchmarks")
+    from .benchmarks import BENCHMARKS  # names and descriptions only: imports no NumPy
+
+    b.add_argument("--only", nargs="+", default=None, choices=list(BENCHMARKS), metavar="NAME",
+                   help="run only these benchmarks: " + "; ".join(
+                       f"{name} ({what})" for name, (_, what) in BENCHMARKS.items()))
     b.add_argument("--quick", action="store_true", help="fewer repeats and sizes")
     b.add_argument("--json", type=Path, default=None, help="also write the results here")
 

@@ -95,3 +95,15 @@ def test_data_error_during_a_run_is_one_line(tmp_path, capsys):
 def test_unknown_experiment_suggests_close_names(capsys):
     assert main(["run", "spiral"]) == 2
     assert "did you mean 'spirals'?" in capsys.readouterr().err
+
+
+def test_bench_help_lists_the_names_only_takes(capsys):
+    from slaf_np.benchmarks import BENCHMARKS
+
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    out = capsys.readouterr().out
+    assert all(name in out for name in BENCHMARKS)
+    with pytest.raises(SystemExit) as e:
+        main(["bench", "--only", "nonsense"])
+    assert e.value.code == 2

@@ -600,3 +600,12 @@ def test_expand_refuses_non_finite_coefficients_and_names_the_layer():
     model.layers[2].params["W"][0, 0] = np.inf
     with pytest.raises(ValueError, match=r"layer 2 \(Dense\) gives non-finite coefficients"):
         expand(model)
+
+
+def test_polynomial_vector_prints_its_outputs_like_polynomial():
+    p0 = Polynomial.constant(1.5, 2) + 2.0 * Polynomial.variable(0, 2)
+    p1 = -0.5 * Polynomial.variable(1, 2)
+    vec = PolynomialVector([p0, p1])
+    assert str(vec) == f"[0] {p0}\n[1] {p1}"
+    assert repr(vec) == (f"PolynomialVector(['{p0.to_string()}', '{p1.to_string()}'], "
+                         f"shape=(2,), d=2)")

@@ -555,3 +555,14 @@ def test_activation_init_agrees_in_every_mode(degree):
     assert evaluation < 0.11
     assert abs(training - evaluation) < 0.1 * evaluation
     assert abs(after - evaluation) < 0.1 * evaluation
+
+
+def test_repr_shows_a_callable_init_by_its_name():
+    """config() records a callable init as "identity" (saved values replace it); the repr must
+    not claim the layer was built with init='identity'."""
+    def my_act(z):
+        return np.maximum(z, 0.0)
+
+    text = repr(SLAF(3, 4, init=my_act, dtype=np.float64))
+    assert "init=my_act" in text and "identity" not in text
+    assert repr(SLAF(3, 4, init="identity")) == "SLAF(3, degree=4, init='identity')"

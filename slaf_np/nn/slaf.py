@@ -309,7 +309,11 @@ class SLAF(Module):
                     "eps": 1e-8, "init": "paper", "gate": False}
         cfg = self.config()
         args = [str(cfg.pop("num_features")), f"degree={cfg.pop('degree')}"]
-        args += [f"{key}={v!r}" for key, v in cfg.items() if defaults.get(key, object()) != v]
+        if callable(self.init):                 # config() records it as "identity" (the loaded
+            cfg["init"] = self.init               # values replace it); show what was given
+        args += [f"{key}={v!r}" if key != "init" or isinstance(v, str)
+                 else f"init={getattr(v, '__name__', type(v).__name__)}"
+                 for key, v in cfg.items() if defaults.get(key, object()) != v]
         return f"SLAF({', '.join(args)})"
 
     # -- layers that realise given fits -------------------------------------------------------

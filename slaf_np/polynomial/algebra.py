@@ -524,6 +524,13 @@ class PolynomialVector:
         y = y.reshape((X.shape[0], *self.shape))
         return y[0] if single else y
 
+    def __str__(self) -> str:
+        """One line per output, each as :class:`Polynomial` prints (at most 20 terms)."""
+        return "\n".join(f"[{i}] {p}" for i, p in enumerate(self))
+
     def __repr__(self) -> str:
+        if self.n_outputs <= 4 and all(len(p.coefs) <= 8 for p in self):
+            inner = ", ".join(f"'{p.to_string()}'" for p in self)
+            return f"PolynomialVector([{inner}], shape={self.shape}, d={self.d})"
         return (f"PolynomialVector(shape={self.shape}, d={self.d}, degree={self.degree}, "
                 f"n_terms={self.n_terms})")
