@@ -535,7 +535,10 @@ def test_polynomial_vector_of_polynomials():
     x, y = Polynomial.variable(0, 2), Polynomial.variable(1, 2)
     v = PolynomialVector([1 + x, 3 * x * y, Polynomial.zero(2), x * y - 1], shape=(2, 2))
     assert (v.n_terms, v.nnz, v.degree, len(v), v.d) == (3, 5, 2, 4, 2)
-    assert repr(v) == "PolynomialVector(shape=(2, 2), d=2, degree=2, n_terms=3)"
+    assert repr(v) == ("PolynomialVector(['1 + x_1', '3 x_1 x_2', '0', '-1 + x_1 x_2'], "
+                       "shape=(2, 2), d=2)")
+    big = PolynomialVector([1 + x] * 5)
+    assert repr(big) == "PolynomialVector(shape=(5,), d=2, degree=1, n_terms=2)"
     X = np.random.default_rng(5).standard_normal((6, 2))
     want = np.stack([(1 + x)(X), 3 * X[:, 0] * X[:, 1], 0 * X[:, 0], (x * y - 1)(X)], axis=1)
     np.testing.assert_allclose(v(X), want.reshape(6, 2, 2), rtol=1e-15)
