@@ -205,6 +205,13 @@ def check_grad(layer: Module, dy, shape: tuple) -> np.ndarray:
     return dy
 
 
+def require_forward(layer: Module, dy) -> None:
+    """Raise if ``layer.backward`` comes before any forward (for layers whose backward checks
+    ``dy``'s shape later, against what the forward cached)."""
+    if layer._cache is None:
+        check_grad(layer, dy, ())  # raises: backward called before forward
+
+
 def check_positive_int(value, name: str, where: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{where}: {name} must be an integer >= {minimum}, got {value!r}")

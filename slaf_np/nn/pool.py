@@ -21,12 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Module, check_grad, check_input, check_positive_int
-
-
-def _require_forward(layer: Module, dy) -> None:
-    if layer._cache is None:
-        check_grad(layer, dy, ())  # raises: backward called before forward
+from .base import Module, check_grad, check_input, check_positive_int, require_forward
 
 
 class _Pool2D(Module):
@@ -71,7 +66,7 @@ class AvgPool2D(_Pool2D):
         return v.mean(axis=(3, 5), dtype=x.dtype)
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        _require_forward(self, dy)
+        require_forward(self, dy)
         shape = self._cache
         n, c, h, w = shape
         s = self.size
@@ -106,7 +101,7 @@ class MaxPool2D(_Pool2D):
         return np.take_along_axis(rows, arg, axis=-1)[..., 0]
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        _require_forward(self, dy)
+        require_forward(self, dy)
         arg, shape = self._cache
         n, c, h, w = shape
         s = self.size

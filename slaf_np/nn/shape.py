@@ -7,12 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Module, check_grad, check_input
-
-
-def _require_forward(layer: Module, dy) -> None:
-    if layer._cache is None:
-        check_grad(layer, dy, ())  # raises: backward called before forward
+from .base import Module, check_grad, check_input, require_forward
 
 
 class Flatten(Module):
@@ -74,7 +69,7 @@ class Reshape(Module):
         return x.reshape((x.shape[0], *target))
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        _require_forward(self, dy)
+        require_forward(self, dy)
         shape = self._cache
         check_grad(self, dy, (shape[0], *self._target(shape)))
         return dy.reshape(shape)

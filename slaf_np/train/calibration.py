@@ -39,18 +39,13 @@ from .evaluation import _prepare
 __all__ = ["recalibrate", "statistic_layers", "layer_inputs"]
 
 
-def _calibrator(layer: Module):
-    """The layer's ``calibrate`` method, or None for a layer without running statistics."""
-    return getattr(layer, "calibrate", None)
-
-
 def statistic_layers(model: Module) -> list[Module]:
     """The layers of ``model`` with running statistics (a ``calibrate`` method: SLAF, MaxScale,
     BatchNorm), in forward order (depth first through ``.layers``)."""
     leaves = model.modules() if hasattr(model, "modules") else [model]
     out: list[Module] = []
     for m in leaves:
-        if _calibrator(m) is not None and all(m is not seen for seen in out):
+        if hasattr(m, "calibrate") and all(m is not seen for seen in out):
             out.append(m)
     return out
 
@@ -89,5 +84,5 @@ def recalibrate(model: Module, X: np.ndarray, batch_size: int = 1024) -> Module:
     if len(X) == 0:
         raise ValueError("recalibrate: X is empty")
     for layer in statistic_layers(model):
-        _calibrator(layer)(layer_inputs(model, layer, X, batch_size))
+        layer.calibrate(layer_inputs(model, layer, X, batch_size))
     return model
