@@ -18,7 +18,7 @@ when it is called).
 
 from __future__ import annotations
 
-from ._common import XY, DataError
+from ._common import XY, DataError, DataUnavailable
 from .fetching import CLIENT_TIMEOUT, DATASETS, cache_path, fetch, resolve_data_dir, statistics
 from .formats import (
     parse_idx,
@@ -50,7 +50,8 @@ from .synthetic import (
     two_spirals,
 )
 
-__all__ = ["DATASETS", "DataError", "XY", "Splits", "PolynomialData", "fetch", "resolve_data_dir",
+__all__ = ["DATASETS", "DataError", "DataUnavailable", "XY", "Splits", "PolynomialData", "fetch",
+           "resolve_data_dir",
            "cache_path", "statistics", "load_mnist", "load_fashion_mnist", "load_cifar10",
            "load_boston", "to_nchw", "read_idx", "parse_idx", "write_idx", "read_png_batch",
            "write_png_batch", "read_labels_json", "write_labels_json", "read_boston_csv",

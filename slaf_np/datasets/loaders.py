@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._common import XY, DataError
+from ._common import XY, DataError, DataUnavailable
 from .fetching import _PATH_HINT, cache_path, fetch, read_cache
 from .layouts import _READERS
 
@@ -38,9 +38,9 @@ def _arrays(name: str, data_dir, path, download: bool) -> dict:
     target = cache_path(name, data_dir)
     if not target.exists():
         if not download:
-            raise DataError(f"{name} is not cached at {target}: run `slaf-np data fetch {name}`, "
-                            f"pass download=True, or read files you already have with "
-                            f"{_PATH_HINT[name]}")
+            raise DataUnavailable(f"{name} is not cached at {target}: run `slaf-np data fetch "
+                                  f"{name}`, pass download=True, or read files you already have "
+                                  f"with {_PATH_HINT[name]}")
         fetch(name, data_dir)
     return read_cache(name, target)
 
