@@ -157,3 +157,80 @@ def test_without_any_writable_folder_the_kernels_still_run(monkeypatch):
     exec(source, namespace)
     kernel = _jit.njit(namespace["f"])
     assert kernel(1) == 2 and kernel.dispatcher()._cache.__class__.__name__ == "NullCache"
+
+
+# -- the one-line notice while numba compiles ------------------------------------------------------
+_NOTICE_PROBE = '''
+from slaf_np.kernels._jit import njit
+
+
+@njit
+def _double(x):
+    return 2 * x
+
+
+@njit
+def doubled_sum(x):
+    t = 0.0
+    for v in x:
+        t += _double(v)
+    return t
+
+
+@njit
+def halve(x):
+    return x / 2
+'''
+
+_RUN_NOTICE_PROBE = """
+import sys
+import numba
+import numpy as np
+import notice_probe
+sys.stderr.write("imported\\n")
+assert notice_probe.doubled_sum(np.arange(3.0)) == 6.0       # compiles two kernels
+assert notice_probe.halve(3.0) == 1.5                        # and a third
+assert notice_probe.halve(np.arange(2.0))[1] == 0.5          # and a second signature
+hits = sum(sum(k.dispatcher().stats.cache_hits.values())
+           for k in (notice_probe.doubled_sum, notice_probe.halve))    # 3 signatures
+print(hits)
+"""
+
+
+def _run_notice_probe(tmp_path, cache: str, **env):
+    (tmp_path / "notice_probe.py").write_text(_NOTICE_PROBE)
+    env = {**{k: v for k, v in os.environ.items() if k != "SLAF_NP_QUIET"}, **env,
+           "PYTHONPATH": os.pathsep.join([ROOT, str(tmp_path)]),
+           "NUMBA_CACHE_DIR": str(tmp_path / cache)}
+    out = subprocess.run([sys.executable, "-c", _RUN_NOTICE_PROBE], capture_output=True,
+                         text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return out.stderr.splitlines(), int(out.stdout)
+
+
+def test_a_cold_compile_prints_the_notice_once_after_import_and_a_warm_run_nothing(tmp_path):
+    cold, cold_hits = _run_notice_probe(tmp_path, "cache")
+    assert cold == ["imported", _jit.COMPILE_NOTICE] and cold_hits == 0
+    warm, warm_hits = _run_notice_probe(tmp_path, "cache")        # same cache: loaded from it
+    assert warm == ["imported"] and warm_hits == 3
+
+
+def test_a_users_own_numba_function_prints_no_notice(tmp_path):
+    """The listener is in place (a kernel's dispatcher is made) when the user's function
+    compiles: it must tell that function from the kernels."""
+    (tmp_path / "notice_probe.py").write_text(_NOTICE_PROBE)
+    (tmp_path / "users.py").write_text("import numba\n\n\n@numba.njit\ndef inc(x):\n"
+                                       "    return x + 1\n")
+    code = ("import notice_probe, users; notice_probe.halve.dispatcher(); "
+            "assert users.inc(1) == 2")
+    env = {**{k: v for k, v in os.environ.items() if k != "SLAF_NP_QUIET"},
+           "PYTHONPATH": os.pathsep.join([ROOT, str(tmp_path)]),
+           "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         timeout=300)
+    assert out.returncode == 0 and out.stderr == "", out.stderr
+
+
+def test_slaf_np_quiet_silences_the_notice(tmp_path):
+    cold, cold_hits = _run_notice_probe(tmp_path, "cache", SLAF_NP_QUIET="1")
+    assert cold == ["imported"] and cold_hits == 0                 # compiled, silently

@@ -16,6 +16,16 @@ the first kernel made points ``numba.config.CACHE_DIR`` at a private folder in t
 directory (``slaf_np-numba-<uid>``, created with mode 0700 and used only if this user owns it);
 failing that, the kernels compile without a cache. Nothing of this happens at import.
 
+Notice. Compiling the kernels takes tens of seconds on a fresh machine, once: numba caches them.
+So that this first wait is not silent, the first kernel numba compiles in a process (rather than
+loading from the cache) prints one line to stderr, ``slaf_np: compiling numba kernels (first use
+only; cached for later runs) ...``, and nothing more for the rest of the process. Nothing is
+printed at import nor when every kernel comes from the cache: the line is printed by a listener
+on numba's ``"numba:compile"`` event (:mod:`numba.core.event`), which a dispatcher broadcasts
+only after its cache lookup has failed, and the listener ignores functions that are not
+:func:`njit` kernels (a user's own numba code). ``SLAF_NP_QUIET=1`` in the environment, read when
+the line is due (so setting ``os.environ`` in a notebook works too), silences it.
+
 Cross-module calls between jitted functions are avoided on purpose: numba's cache does not
 notice when only the callee (in another file) changes, and would keep running stale machine
 code. Every kernel calls only jitted helpers defined in its own module.
@@ -25,9 +35,13 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 import tempfile
+import threading
 
-__all__ = ["njit", "LazyKernel", "fallback_cache_dir"]
+__all__ = ["njit", "LazyKernel", "fallback_cache_dir", "COMPILE_NOTICE"]
+
+COMPILE_NOTICE = "slaf_np: compiling numba kernels (first use only; cached for later runs) ..."
 
 
 class LazyKernel:
@@ -47,6 +61,8 @@ class LazyKernel:
         """The numba dispatcher (made, not compiled, on first use)."""
         if self._dispatcher is None:
             _teach_numba_the_type()
+            _listen_for_compiles()
+            _KERNEL_FUNCTIONS.add(self.func)
             self._dispatcher = _make_dispatcher(self.func, self.options)
         return self._dispatcher
 
@@ -74,6 +90,40 @@ def _teach_numba_the_type() -> None:
         return numba.typeof(kernel.dispatcher())
 
     _TYPE_KNOWN.append(True)
+
+
+_KERNEL_FUNCTIONS: set = set()   # the Python functions behind njit kernels made so far
+_NOTICE = {"listening": False, "printed": False}
+_NOTICE_LOCK = threading.Lock()
+
+
+def _listen_for_compiles() -> None:
+    """Register, once, the listener that prints :data:`COMPILE_NOTICE` (see the module
+    docstring)."""
+    if _NOTICE["listening"]:
+        return
+    from numba.core import event
+
+    class _CompileNotice(event.Listener):
+        def on_start(self, ev) -> None:
+            dispatcher = ev.data.get("dispatcher") if isinstance(ev.data, dict) else None
+            if getattr(dispatcher, "py_func", None) in _KERNEL_FUNCTIONS:
+                _print_compile_notice()
+
+        def on_end(self, ev) -> None:
+            pass
+
+    event.register("numba:compile", _CompileNotice())
+    _NOTICE["listening"] = True
+
+
+def _print_compile_notice() -> None:
+    """Print :data:`COMPILE_NOTICE` to stderr the first time only, unless ``SLAF_NP_QUIET=1``."""
+    with _NOTICE_LOCK:
+        if _NOTICE["printed"] or os.environ.get("SLAF_NP_QUIET", "") not in ("", "0"):
+            return
+        _NOTICE["printed"] = True
+    print(COMPILE_NOTICE, file=sys.stderr, flush=True)
 
 
 def fallback_cache_dir() -> str | None:
