@@ -125,15 +125,17 @@ def _cmd_run(args) -> int:
 
 def _cmd_bench(args) -> int:
     from . import benchmarks as bench
+    from .provenance import collect, finish
     from .utils import atomic_write_json
 
+    provenance = collect()
     try:
         res = bench.run(only=args.only, quick=args.quick)
     except ValueError as e:
         print(f"slaf-np bench: {e}", file=sys.stderr)
         return 2
     if args.json:
-        atomic_write_json(args.json, res)
+        atomic_write_json(args.json, {**res, "provenance": finish(provenance)})
         print(f"wrote {args.json}")
     return 0
 

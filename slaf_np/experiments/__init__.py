@@ -5,7 +5,12 @@ An experiment is a module in this package that decorates one function with :func
     @register("spirals", "two-spirals: SLNN routines vs a ReLU net (docs/paper.md section 4)")
     def run(ctx: RunContext) -> dict:
         ...
-        return results          # JSON-able; the runner adds config, timing and writes NAME.json
+        return results          # JSON-able; the runner adds config, timing, provenance and
+                                # writes NAME.json
+
+Every seed an experiment uses must be recoverable from its results: the seed of each model or run
+(and of each data set) is written beside it, or the results say the one rule that derives it from
+``ctx.seed``.
 
 Modules are discovered (and imported) only when the registry is first read, so importing
 ``slaf_np`` stays fast and adding an experiment needs no edit anywhere else.
@@ -76,15 +81,20 @@ class Experiment:
 
     def run(self, quick: bool = False, seed: int = 0, out: str | Path = "figures",
             data_dir: str | Path | None = None, verbose: bool = True) -> dict:
-        """Run, then write ``out/NAME.json`` (results, configuration, seconds) atomically."""
+        """Run, then write ``out/NAME.json`` (results, configuration, seconds and provenance,
+        :func:`slaf_np.provenance.collect`) atomically."""
+        from ..provenance import collect, finish
+
         ctx = RunContext(self.name, quick=quick, seed=seed, out=Path(out),
                          data_dir=Path(data_dir) if data_dir else None, verbose=verbose)
+        provenance = collect()  # before the run: the git state is that of the code that runs
         t0 = time.perf_counter()
         results = self.func(ctx)
         seconds = time.perf_counter() - t0
         figures = sorted(p.name for p in ctx.out.glob(f"{self.name}*.png"))
         record = {"experiment": self.name, "description": self.description, "quick": quick,
-                  "seed": seed, "seconds": round(seconds, 3), "figures": figures, **results}
+                  "seed": seed, "seconds": round(seconds, 3), "figures": figures, **results,
+                  "provenance": finish(provenance)}
         atomic_write_json(ctx.path(".json"), record)
         ctx.log(f"[{self.name}] done in {seconds:.1f} s -> {ctx.path('.json')}")
         return record
