@@ -9,6 +9,7 @@ import math
 import pytest
 
 from slaf_np import experiments
+from slaf_np.experiments import activations as A
 from slaf_np.experiments.polyfeatures import (
     MNIST_RELU,
     dense_slnn_params,
@@ -52,6 +53,45 @@ def test_activations_quick_results(activations_run):
         assert all(c <= 1.0 + 1e-9 for c in cheb[act]["cond"])     # orthogonal at Chebyshev nodes
     assert rec["errors"]["chebyshev_raw"]["3"]["tanh"]["cond"][-1] > 100
     assert len(rec["coef_chebyshev"]["3"]["relu"]["8"]) == 9
+
+
+def test_activations_records_that_no_case_draws_a_seed(activations_run):
+    out, _ = activations_run
+    saved = json.loads((out / "activations.json").read_text())
+    assert saved["seeds"] == {} and "no case uses a seed" in saved["seed_rule"]
+
+
+def _two_kinks(degrees=(1, 2, 3, 4)):
+    """Results holding ReLU and LeakyReLU(0.01), whose errors are in the ratio 0.99."""
+    relu = [0.3 / k for k in degrees]
+    sup = {"relu": relu, "leaky_relu": [0.99 * e for e in relu]}
+    return {"config": {"activations": list(sup), "degrees": list(degrees), "half_widths": [1]},
+            "errors": {"chebyshev": {"1": {act: {"sup": v} for act, v in sup.items()}}}}
+
+
+def test_activations_figure_tells_relu_from_leaky_relu(tmp_path):
+    fig = A._figure_errors(_two_kinks(), tmp_path / "e.png")
+    lines = {line.get_label(): line for line in fig.axes[0].lines}
+    relu, leaky = lines["relu"], lines["leaky_relu"]
+    assert (relu.get_linestyle(), relu.get_marker()) != (leaky.get_linestyle(), leaky.get_marker())
+    assert "coincide" in fig.get_suptitle() and "0.99 times" in fig.get_suptitle()
+
+
+def test_activations_figure_labels_the_tolerance_line(tmp_path):
+    fig = A._figure_errors(_two_kinks(), tmp_path / "e.png")
+    tol = [line for line in fig.axes[0].lines if "tolerance" in line.get_label()]
+    assert len(tol) == 1 and list(tol[0].get_ydata()) == [A.TOL, A.TOL]
+    assert any("tolerance" in t.get_text() for t in fig.legends[0].get_texts())
+
+
+def test_activations_bases_figure_says_where_the_bases_overlap(activations_run, tmp_path):
+    _, rec = activations_run
+    fig = A._figure_bases(rec, tmp_path / "b.png")
+    notes = [[t.get_text() for t in ax.texts] for ax in fig.axes]
+    # rows: float64 error, float32 error, condition number (one column, a = 3, in --quick)
+    assert "the same polynomial" in notes[0][0]           # power and Chebyshev: one polynomial
+    assert notes[2] == []                                 # their conditioning differs
+    assert "same polynomials" in fig.get_suptitle()
 
 
 def test_polyfeatures_quick_writes_its_files(polyfeatures_run):

@@ -22,11 +22,14 @@ What to expect
     possible 0.1401 a / k, and Jackson's theorem bounds the best error by (pi / 2) L a / (k + 1).
 
 Outputs
-    ``activations.json`` (all errors, Chebyshev coefficients, the degree table), ``activations.md``
-    (the table), ``activations.png`` (sup error vs degree, Chebyshev, one panel per a, with the
-    Jackson line), ``activations_bases.png`` (the bases compared on tanh, scaled and raw, float64
-    and float32 errors, condition numbers), ``activations_fits.png`` (fits of degree 2, 4, 8, 16
-    on [-3, 3]). The figures are drawn from the JSON-able results only.
+    ``activations.json`` (all errors, Chebyshev coefficients, the degree table, ``seed_rule``:
+    no case draws a random number), ``activations.md`` (the table), ``activations.png`` (sup
+    error vs degree, Chebyshev, one panel per a, with the Jackson line and the 1e-2 tolerance;
+    LeakyReLU(0.01)'s error is 0.99 times ReLU's, so the two are told apart by line style),
+    ``activations_bases.png`` (the bases compared on tanh, scaled and raw, float64 and float32
+    errors, condition numbers; a panel whose curves overlap, because the bases give the same
+    polynomial, says so), ``activations_fits.png`` (fits of degree 2, 4, 8, 16 on [-3, 3]). The
+    figures are drawn from the JSON-able results only.
     ``--quick``: degrees 1..8, a = 3, four activations, two bases (a few seconds).
 """
 
@@ -48,6 +51,9 @@ BASES_FIG_ACT = "tanh"          # figure (ii): the bases compared on this activa
 FITS_FIG = {"acts": ("relu", "tanh", "sigmoid", "silu"), "degrees": (2, 4, 8, 16), "a": 3}
 QUICK = {"acts": ("relu", "tanh", "sigmoid", "silu"), "bases": ("power", "chebyshev"),
          "degrees": tuple(range(1, 9)), "half_widths": (3,)}
+SEED_RULE = ("none drawn: every fit is least squares at fixed points (Chebyshev nodes and a "
+             "uniform grid) and every sup error is taken on a fixed grid, so no case uses a seed "
+             "and the run's top-level seed changes nothing")
 PAPER = ("No numbers survive: docs/paper.md section 4 says approximating standard activations with "
          "SLAF (RQ1) is claimed in the paper but no numbers survive. These are the first.")
 
@@ -150,7 +156,42 @@ def _bases_table(errors, act, bases_, half_widths, degrees):
 
 # ----------------------------------------------------------------------------------- figures
 
+# Line styles of the error figure: ReLU and LeakyReLU(0.01) have errors in the ratio 0.99 (below),
+# so they are told apart by style and marker, not by position.
+ACT_STYLES = {"relu": ("-", "o"), "leaky_relu": ("--", "x"), "sigmoid": ("-", "."),
+              "tanh": ("-", "."), "silu": ("-", "."), "elu": ("-", "."), "gelu": ("-", "."),
+              "softplus": ("-", ".")}
+BASIS_MARKERS = {"power": "o", "chebyshev": "s", "legendre": "^", "hermite": "D"}
+OVERLAP_RTOL = 1e-2     # curves whose values agree to 1 % are drawn on top of each other
+
+
+def _relative_spread(curves) -> float:
+    """max |e - e_0| / e_0 over the curves (lists of positive values) against the first one."""
+    ref = np.asarray(curves[0], dtype=np.float64)
+    return max(float(np.max(np.abs(np.asarray(c) - ref) / ref)) for c in curves)
+
+
+def _leaky_note(res) -> str | None:
+    """The sentence that says why LeakyReLU's curves lie on ReLU's (None if either is missing).
+
+    leaky_relu(x) = 0.99 relu(x) + 0.01 x, and degree k >= 1 fits the linear part exactly, so the
+    least-squares error of LeakyReLU is 0.99 times ReLU's at every degree: the two curves differ
+    by 1 %, invisible on a log scale.
+    """
+    cfg, err = res["config"], res["errors"].get("chebyshev", {})
+    if not {"relu", "leaky_relu"} <= set(cfg["activations"]) or not err:
+        return None
+    ratios = np.concatenate([np.asarray(err[str(a)]["leaky_relu"]["sup"])
+                             / np.asarray(err[str(a)]["relu"]["sup"]) for a in cfg["half_widths"]])
+    lo, hi = f"{ratios.min():.3g}", f"{ratios.max():.3g}"
+    ratio = lo if lo == hi else f"{lo}-{hi}"
+    return (f"LeakyReLU(0.01) = 0.99 ReLU + 0.01 x: its sup error is {ratio} times ReLU's, "
+            "so the two curves coincide at this scale "
+            "(ReLU: solid, open circles; LeakyReLU: dashed, crosses)")
+
+
 def _figure_errors(res, path):
+    """Sup error vs degree, Chebyshev basis, one panel per half-width a; returns the Figure."""
     from matplotlib.figure import Figure
 
     from ..approx import jackson_bound
@@ -159,26 +200,40 @@ def _figure_errors(res, path):
     cfg = res["config"]
     deg = np.array(cfg["degrees"])
     hw = cfg["half_widths"]
-    fig = Figure(figsize=(4.2 * len(hw), 3.8))
+    fig = Figure(figsize=(4.2 * len(hw) + 0.6, 4.6), layout="constrained")
     axes = fig.subplots(1, len(hw), squeeze=False, sharey=True)[0]
     for ax, a in zip(axes, hw, strict=True):
-        for act in cfg["activations"]:
-            ax.semilogy(deg, res["errors"]["chebyshev"][str(a)][act]["sup"], marker=".", label=act)
+        for i, act in enumerate(cfg["activations"]):
+            ls, marker = ACT_STYLES.get(act, ("-", "."))
+            ax.semilogy(deg, res["errors"]["chebyshev"][str(a)][act]["sup"], ls=ls, marker=marker,
+                        ms=4 if marker != "." else 6, mfc="none" if marker == "o" else None,
+                        color=f"C{i}", label=act, zorder=3 if act == "leaky_relu" else 2)
         ax.semilogy(deg, jackson_bound(1.0, a, deg), "k--", lw=1,
                     label="Jackson, L = 1: $\\pi a / (2(k+1))$")
-        ax.axhline(TOL, color="grey", lw=0.8, ls=":")
+        ax.axhline(TOL, color="grey", lw=0.8, ls=":",
+                   label=f"tolerance {TOL:g} (the degree table's threshold)")
         ax.set_title(f"[-{a}, {a}]", fontsize=10)
         ax.set_xlabel("degree k")
         ax.grid(alpha=0.3, which="both")
     axes[0].set_ylabel("sup error (Chebyshev basis)")
-    axes[-1].legend(fontsize=7, loc="lower left")
-    fig.suptitle("SLAF least-squares fits to standard activations: sup error vs degree",
-                 fontsize=11)
+    fig.legend(handles=axes[0].get_legend_handles_labels()[0], loc="outside lower center",
+               ncol=5, fontsize=7)
+    note = _leaky_note(res)
+    fig.suptitle("SLAF least-squares fits to standard activations: sup error vs degree"
+                 + (f"\n{note}" if note else ""), fontsize=11 if not note else 9)
     save_figure(fig, path)
+    return fig
 
 
 def _figure_bases(res, path):
+    """The bases compared on one activation: float64 and float32 sup errors, condition numbers.
+
+    All four bases span the same polynomials, so in float64 they give the same least-squares
+    polynomial and their error curves lie on one another; a panel whose curves agree to
+    ``OVERLAP_RTOL`` says so in a note. Returns the Figure.
+    """
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     from ..utils import save_figure
 
@@ -187,18 +242,27 @@ def _figure_bases(res, path):
     hw, act = cfg["half_widths"], cfg["bases_figure_activation"]
     rows = (("sup", "sup error (float64)"), ("sup_float32", "sup error (float32 evaluation)"),
             ("cond", "condition number"))
-    fig = Figure(figsize=(4.0 * len(hw), 9.0))
+    fig = Figure(figsize=(4.0 * len(hw) + 0.6, 10.0), layout="constrained")
     axes = fig.subplots(len(rows), len(hw), squeeze=False, sharex=True)
     colours = dict(zip(BASES, ("C0", "C1", "C2", "C3"), strict=True))
     for j, a in enumerate(hw):
         for i, (key, label) in enumerate(rows):
-            ax = axes[i, j]
+            ax, drawn = axes[i, j], []
             for b in cfg["bases"]:
                 for raw, ls in ((False, "-"), (True, "--")):
                     rec = res["errors"].get(b + ("_raw" if raw else ""), {}).get(str(a), {})
                     if act in rec:
-                        ax.semilogy(deg, rec[act][key], ls, color=colours[b], marker=".", ms=3,
+                        ax.semilogy(deg, rec[act][key], ls, color=colours[b],
+                                    marker=BASIS_MARKERS.get(b, "."), ms=4, mfc="none",
                                     label=f"{b}{' (raw x)' if raw else ''}")
+                        drawn.append(rec[act][key])
+            if len(drawn) > 1 and key != "cond":
+                spread = _relative_spread(drawn)
+                if spread <= OVERLAP_RTOL:
+                    ax.text(0.97, 0.95, f"all {len(drawn)} curves overlap:\nthe same polynomial"
+                            f"\n(relative spread {spread:.0e})", transform=ax.transAxes,
+                            ha="right", va="top", fontsize=7,
+                            bbox={"facecolor": "white", "alpha": 0.8, "lw": 0})
             ax.grid(alpha=0.3, which="both")
             if j == 0:
                 ax.set_ylabel(label)
@@ -206,13 +270,19 @@ def _figure_bases(res, path):
                 ax.set_title(f"{act} on [-{a}, {a}]", fontsize=10)
             if i == len(rows) - 1:
                 ax.set_xlabel("degree k")
-    axes[0, -1].legend(fontsize=7)
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.legend(handles=axes[0, 0].get_legend_handles_labels()[0], loc="outside lower center",
+               ncol=4, fontsize=7)
     fig.suptitle("Bases compared: basis of t = x / a (solid; Hermite t = 3x / a) or of raw x "
-                 "(dashed)", fontsize=11)
+                 "(dashed).\nThe bases span the same polynomials, so the least-squares fit is one "
+                 "polynomial and the float64 errors overlap;\nthey differ in conditioning "
+                 "(bottom row) and where rounding shows (float32).", fontsize=10)
     save_figure(fig, path)
+    return fig
 
 
 def _figure_fits(res, path):
+    """The fits of a few degrees beside their targets on [-a, a]; returns the Figure."""
     from matplotlib.figure import Figure
 
     from ..approx import ACTIVATIONS
@@ -221,7 +291,7 @@ def _figure_fits(res, path):
     spec = res["config"]["fits_figure"]
     a = spec["a"]
     x = np.linspace(-a, a, 601)
-    fig = Figure(figsize=(3.6 * len(spec["acts"]), 3.4))
+    fig = Figure(figsize=(3.6 * len(spec["acts"]), 3.8), layout="constrained")
     axes = fig.subplots(1, len(spec["acts"]), squeeze=False)[0]
     for ax, act in zip(axes, spec["acts"], strict=True):
         ax.plot(x, ACTIVATIONS[act](x), "k", lw=2.2, alpha=0.35, label=act)
@@ -231,9 +301,12 @@ def _figure_fits(res, path):
         ax.set_title(act, fontsize=10)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
-    fig.suptitle(f"Least-squares SLAF fits on [-{a}, {a}] (Chebyshev basis of x / {a})",
-                 fontsize=11)
+    others = [b for b in res["config"]["bases"] if b != "chebyshev"]
+    same = (f"; the {', '.join(others)} bases give the same polynomial" if others else "")
+    fig.suptitle(f"Least-squares SLAF fits on [-{a}, {a}] (Chebyshev basis of x / {a}{same})\n"
+                 "a fit that cannot be seen lies on its target (grey)", fontsize=10)
     save_figure(fig, path)
+    return fig
 
 
 # ----------------------------------------------------------------------------------- the run
@@ -307,6 +380,8 @@ def run(ctx) -> dict:
     results = {
         "config": config,
         "paper": PAPER,
+        "seeds": {},
+        "seed_rule": SEED_RULE,
         "activations": {n: {"formula": ACTIVATIONS[n].formula,
                             "lipschitz": ACTIVATIONS[n].lipschitz,
                             "smooth": ACTIVATIONS[n].smooth} for n in acts},
