@@ -32,6 +32,7 @@ _LAZY = {
     "AvgPool2D": "slaf_np.nn.pool",
     "MaxPool2D": "slaf_np.nn.pool",
     "Reshape": "slaf_np.nn.shape",
+    "Conv2D": "slaf_np.nn.conv",
     "recalibrate": "slaf_np.train.calibration",
     "plot_activations": "slaf_np.plotting",
     "fit": "slaf_np.train.loop",

@@ -256,3 +256,26 @@ def classification_batches(draw, max_n: int = 6, max_k: int = 5, scale: float = 
     rng = np.random.default_rng(draw(seeds))
     n, k = draw(st.integers(1, max_n)), draw(st.integers(2, max_k))
     return rng.standard_normal((n, k)) * scale, rng.integers(0, k, n)
+
+
+# -- convolution (tests/test_conv.py) -----------------------------------------------------------
+@st.composite
+def conv_geometries(draw, max_n: int = 3, max_c: int = 3, max_o: int = 3, max_k: int = 3,
+                    max_side: int = 7):
+    """Conv2D arguments and an input shape that fits: ``(kwargs, (N, C, H, W))`` with kernel sides
+    1..max_k (odd and even, 1x1 included), stride 1 or 2, padding 0..2 or "same" (stride 1, odd
+    sides) or "valid", and odd or even image sides down to the kernel's padded size."""
+    kh, kw = draw(st.integers(1, max_k)), draw(st.integers(1, max_k))
+    stride = draw(st.integers(1, 2))
+    same_ok = stride == 1 and kh % 2 == 1 and kw % 2 == 1
+    padding = draw(st.sampled_from((0, 1, 2, "valid", "same") if same_ok else (0, 1, 2, "valid")))
+    if padding == "same":
+        ph, pw = (kh - 1) // 2, (kw - 1) // 2
+    else:
+        ph = pw = 0 if padding == "valid" else padding
+    h = draw(st.integers(max(1, kh - 2 * ph), max_side))
+    w = draw(st.integers(max(1, kw - 2 * pw), max_side))
+    c, o = draw(st.integers(1, max_c)), draw(st.integers(1, max_o))
+    kwargs = {"in_channels": c, "out_channels": o, "kernel_size": (kh, kw), "stride": stride,
+              "padding": padding, "bias": draw(st.booleans())}
+    return kwargs, (draw(st.integers(1, max_n)), c, h, w)

@@ -3,6 +3,7 @@
 from .activations import ELU, Identity, LeakyReLU, ReLU, Sigmoid, SiLU, Tanh
 from .base import Module
 from .containers import Residual, Sequential
+from .conv import Conv2D
 from .dense import Dense
 from .dropout import Dropout
 from .norm import BatchNorm
@@ -15,7 +16,7 @@ LAYERS: dict[str, type] = {
     cls.__name__: cls
     for cls in (Dense, ReLU, LeakyReLU, Tanh, Sigmoid, SiLU, ELU, Identity, Flatten, BatchNorm,
                 Dropout, Sequential, Residual, Reshape, AvgPool2D, MaxPool2D, SLAF, MaxScale,
-                SampleMaxScale, Affine)
+                SampleMaxScale, Affine, Conv2D)
 }
 
 
@@ -28,4 +29,4 @@ def register_layer(cls: type) -> type:
 __all__ = ["Module", "SLAF", "Dense", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "SiLU", "ELU",
            "Identity", "Flatten", "BatchNorm", "Dropout", "Sequential", "Residual", "Reshape",
            "AvgPool2D", "MaxPool2D", "MaxScale", "SampleMaxScale", "Affine", "LAYERS",
-           "register_layer"]
+           "register_layer", "Conv2D"]

@@ -1,0 +1,192 @@
+"""Conv2D: values against a direct loop, the three gradient tiers in float64 on hypothesis-drawn
+geometries (odd sides, stride 2, padding, 1x1 kernels, a batch of one), a negative control, the
+numba kernels against their NumPy twin, save/load, and the errors bad arguments get."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+
+from slaf_np.gradcheck import GradcheckError, check_directional, check_jacobian, check_model
+from slaf_np.kernels import conv_numpy
+from slaf_np.nn import Conv2D, Dense, Flatten, Sequential, Tanh
+from slaf_np.train.losses import mse
+from tests.strategies import conv_geometries, seeds
+
+
+def direct_conv(x, W, b, stride, ph, pw):
+    """The definition, one output entry at a time: y[n,o,p,q] = b[o] + sum W[o] * window."""
+    n, c, h, w = x.shape
+    o, _, kh, kw = W.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    ho, wo = (h + 2 * ph - kh) // stride + 1, (w + 2 * pw - kw) // stride + 1
+    y = np.zeros((n, o, ho, wo))
+    for p in range(ho):
+        for q in range(wo):
+            window = xp[:, :, stride * p:stride * p + kh, stride * q:stride * q + kw]
+            y[:, :, p, q] = np.einsum("ncij,ocij->no", window, W)
+    return y + (0 if b is None else b[:, None, None])
+
+
+def make(kwargs, seed, dtype=np.float64):
+    """A Conv2D with a non-zero bias (so db is exercised by the forward, too)."""
+    layer = Conv2D(**kwargs, rng=seed, dtype=dtype)
+    if layer.bias:
+        layer.params["b"][...] = np.random.default_rng(seed + 1).standard_normal(layer.out_channels)
+    return layer
+
+
+# -- values ------------------------------------------------------------------------------------
+@given(conv_geometries(), seeds)
+def test_forward_matches_direct_loop(geometry, seed):
+    kwargs, shape = geometry
+    layer = make(kwargs, seed)
+    x = np.random.default_rng(seed).standard_normal(shape)
+    y = layer.forward(x)
+    assert y.shape == layer.output_shape(shape)
+    want = direct_conv(x, layer.params["W"], layer.params.get("b"), layer.stride, *layer.pad)
+    np.testing.assert_allclose(y, want, rtol=1e-12, atol=1e-12)
+
+
+def test_same_padding_keeps_the_size_and_the_centre_tap_is_the_identity():
+    layer = Conv2D(2, 2, 5, padding="same", bias=False, dtype=np.float64)
+    layer.params["W"][...] = 0
+    layer.params["W"][[0, 1], [0, 1], 2, 2] = 1          # y = x through the centre of the kernel
+    x = np.random.default_rng(0).standard_normal((3, 2, 7, 6))
+    np.testing.assert_array_equal(layer.forward(x), x)
+
+
+def test_he_initialisation():
+    layer = Conv2D(16, 64, 3, rng=0)
+    std = np.sqrt(2 / (16 * 9))
+    assert abs(layer.params["W"].std() / std - 1) < 0.05
+    np.testing.assert_array_equal(layer.params["b"], 0)
+    assert layer.params["W"].dtype == np.float32
+
+
+# -- tier 1: full Jacobians on tiny shapes ------------------------------------------------------
+@given(conv_geometries(max_n=2, max_c=2, max_o=2, max_side=5), seeds)
+def test_jacobian(geometry, seed):
+    kwargs, shape = geometry
+    check_jacobian(make(kwargs, seed), np.random.default_rng(seed).standard_normal(shape))
+
+
+# -- tier 2: random directions on realistic shapes ---------------------------------------------
+@pytest.mark.parametrize("kwargs, shape", [
+    ({"kernel_size": 5, "padding": "same"}, (8, 3, 14, 14)),
+    ({"kernel_size": 3, "stride": 2, "padding": 1}, (7, 4, 15, 16)),
+    ({"kernel_size": 1, "stride": 2, "bias": False}, (1, 4, 9, 9)),
+    ({"kernel_size": (3, 2), "padding": 2}, (5, 3, 11, 6)),
+], ids=["5x5-same", "3x3-stride2", "1x1-stride2-batch1", "3x2-pad2"])
+def test_directional(kwargs, shape):
+    layer = make({"in_channels": shape[1], "out_channels": 6, **kwargs}, 0)
+    x = np.random.default_rng(1).standard_normal(shape)
+    check_directional(layer, x, np.random.default_rng(2), n_directions=4)
+
+
+# -- tier 3: a whole model over its packed parameters ------------------------------------------
+def test_whole_model():
+    rng = np.random.default_rng(0)
+    model = Sequential(Conv2D(2, 3, 3, stride=2, padding=1, rng=1, dtype=np.float64), Tanh(),
+                       Conv2D(3, 2, 1, rng=2, dtype=np.float64), Flatten(),
+                       Dense(2 * 4 * 3, 2, rng=3, dtype=np.float64))
+    X, Y = rng.standard_normal((3, 2, 7, 6)), rng.standard_normal((3, 2))
+    check_model(model, X, Y, mse)
+
+
+# -- negative control --------------------------------------------------------------------------
+class _ShiftedKernelGradient(Conv2D):
+    """A plausible bug: dW flipped in space (convolution instead of correlation in backward)."""
+
+    def backward(self, dy):
+        before = self.grads["W"].copy()
+        dx = super().backward(dy)
+        self.grads["W"][...] = before + (self.grads["W"] - before)[:, :, ::-1, ::-1]
+        return dx
+
+
+class _DxOffByOne(Conv2D):
+    """Another: the input gradient scattered one column off (a wrong col2im offset)."""
+
+    def backward(self, dy):
+        return np.roll(super().backward(dy), 1, axis=3)
+
+
+@pytest.mark.parametrize("wrong", [_ShiftedKernelGradient, _DxOffByOne])
+def test_negative_control(wrong):
+    kwargs = {"in_channels": 2, "out_channels": 2, "kernel_size": 3, "padding": 1}
+    x = np.random.default_rng(0).standard_normal((2, 2, 5, 4))
+    check_jacobian(Conv2D(**kwargs, rng=0, dtype=np.float64), x)          # the right one passes
+    with pytest.raises(GradcheckError, match=r"d y / d (x|W).*index"):
+        check_jacobian(wrong(**kwargs, rng=0, dtype=np.float64), x)
+    with pytest.raises(GradcheckError):
+        check_directional(wrong(**kwargs, rng=0, dtype=np.float64),
+                          np.random.default_rng(1).standard_normal((6, 2, 9, 9)),
+                          np.random.default_rng(2))
+
+
+def test_backward_accumulates():
+    layer = make({"in_channels": 2, "out_channels": 3, "kernel_size": 3}, 0)
+    x = np.random.default_rng(0).standard_normal((2, 2, 5, 5))
+    dy = np.random.default_rng(1).standard_normal(layer.output_shape(x.shape))
+    layer.forward(x)
+    layer.backward(dy)
+    once = {k: g.copy() for k, g in layer.grads.items()}
+    layer.forward(x)
+    layer.backward(dy)
+    for k, g in layer.grads.items():
+        np.testing.assert_allclose(g, 2 * once[k], rtol=1e-14)
+
+
+# -- save and load -----------------------------------------------------------------------------
+def test_save_load_round_trip(tmp_path):
+    from slaf_np.nn.io import load, save
+
+    model = Sequential(Conv2D(1, 4, (3, 5), stride=2, padding=1, rng=0),
+                       Conv2D(4, 2, 3, padding="same", bias=False, rng=1))
+    x = np.random.default_rng(0).standard_normal((2, 1, 9, 8)).astype(np.float32)
+    save(model, tmp_path / "m.npz")
+    loaded = load(tmp_path / "m.npz")
+    assert repr(loaded) == repr(model)
+    np.testing.assert_array_equal(loaded(x), model(x))
+
+
+# -- errors ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kwargs, match", [
+    ({"kernel_size": 3, "stride": 2, "padding": "same"}, r"'same' needs stride 1.*padding=1"),
+    ({"kernel_size": 4, "padding": "same"}, r"odd kernel sides.*\(4, 4\)"),
+    ({"kernel_size": 3, "padding": "full"}, r"padding must be an int >= 0 or one of"),
+    ({"kernel_size": 3, "padding": -1}, r"padding must be an integer >= 0, got -1"),
+    ({"kernel_size": 0}, r"kernel_size must be an integer >= 1, got 0"),
+    ({"kernel_size": (3, 3, 3)}, r"kernel_size must be an int or a pair"),
+    ({"kernel_size": 3, "stride": 0}, r"stride must be an integer >= 1"),
+])
+def test_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=f"Conv2D: .*{match}"):
+        Conv2D(2, 3, **kwargs)
+
+
+def test_bad_inputs_are_refused_naming_the_layer():
+    layer = Conv2D(2, 3, 5)
+    with pytest.raises(ValueError, match=r"Conv2D.forward: expected 2 features on axis 1"):
+        layer.forward(np.zeros((1, 3, 8, 8), np.float32))
+    with pytest.raises(ValueError, match=r"Conv2D.forward: expected an input with 4 dimensions"):
+        layer.forward(np.zeros((1, 2, 8), np.float32))
+    with pytest.raises(TypeError, match=r"Conv2D.forward: input dtype float64 does not match"):
+        layer.forward(np.zeros((1, 2, 8, 8)))
+    with pytest.raises(ValueError, match=r"Conv2D: the 5x5 kernel does not fit.*\(1, 2, 4, 8\)"):
+        layer.forward(np.zeros((1, 2, 4, 8), np.float32))
+    with pytest.raises(RuntimeError, match="Conv2D.backward called before forward"):
+        layer.backward(np.zeros((1, 3, 4, 4), np.float32))
+    layer.forward(np.zeros((1, 2, 8, 8), np.float32))
+    with pytest.raises(ValueError, match=r"Conv2D.backward: expected dy of shape \(1, 3, 4, 4\)"):
+        layer.backward(np.zeros((1, 3, 8, 8), np.float32))
+
+
+def test_numpy_twin_lowering_is_a_transpose_pair():
+    """<im2col(x), c> == <x, col2im(c)>: col2im is the adjoint of the lowering."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 7, 6))
+    cols = conv_numpy.im2col(x, 3, 2, 2, 1, 2)
+    c = rng.standard_normal(cols.shape)
+    back = conv_numpy.col2im(c, x.shape, 3, 2, 2, 1, 2)
+    np.testing.assert_allclose(np.sum(cols * c), np.sum(x * back), rtol=1e-12)
