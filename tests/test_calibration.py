@@ -85,8 +85,8 @@ def test_network_eval_equals_full_batch_training():
     rng = np.random.default_rng(1)
     X = rng.standard_normal((300, 2))
     model = _network()
-    for _ in range(3):
-        model.forward(rng.standard_normal((20, 2)), training=True)
+    for _ in range(3):  # stale statistics; batches of len(X) rows, so MaxScale's expected batch
+        model.forward(rng.standard_normal((300, 2)), training=True)  # max is X's max
     recalibrate(model, X, batch_size=64)
     np.testing.assert_allclose(model.forward(X), model.forward(X, training=True), rtol=1e-9,
                                atol=1e-9)
@@ -128,3 +128,33 @@ def test_errors_and_restoration():
     with pytest.raises(ValueError, match="expected 3 features"):
         recalibrate(Sequential(Dense(2, 4, dtype=F64), layer), np.zeros((4, 2)))
     assert "forward" not in vars(layer)                  # nothing patched, even on an error
+
+
+def test_maxscale_calibrates_to_the_expected_batch_max():
+    """MaxScale divides by the max over a training batch, so its evaluation statistic is the
+    expected max over a random batch of that size, not the max over all the data. Oracle: the
+    mean over every subset of that size (exhaustive enumeration on a small set)."""
+    from itertools import combinations
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((9, 2, 2, 2))          # 9 samples, 2 channels, 2 x 2 pixels
+    layer = MaxScale(2, dtype=F64)
+    layer.forward(rng.standard_normal((4, 2, 2, 2)), training=True)   # batch_rows = 4
+    assert layer.buffers["batch_rows"][0] == 4
+    recalibrate(layer, X, batch_size=2)
+    per_sample = np.abs(X).max(axis=(2, 3))        # (9, 2): the max over space first
+    brute = np.mean([per_sample[list(c)].max(axis=0) for c in combinations(range(9), 4)], axis=0)
+    np.testing.assert_allclose(layer.buffers["running_max"], brute, rtol=1e-12)
+    assert np.all(brute < per_sample.max(axis=0))  # and it is not the global max here
+    untrained = MaxScale(2, dtype=F64)             # never trained: the max over all the data
+    recalibrate(untrained, X)
+    np.testing.assert_allclose(untrained.buffers["running_max"], per_sample.max(axis=0))
+
+
+def test_maxscale_records_the_largest_training_batch():
+    layer = MaxScale(3, dtype=F64)
+    rng = np.random.default_rng(4)
+    for rows in (10, 10, 3):                       # the short last batch of an epoch
+        layer.forward(rng.standard_normal((rows, 3)), training=True)
+    layer.forward(rng.standard_normal((50, 3)))    # evaluation does not count
+    assert layer.buffers["batch_rows"][0] == 10

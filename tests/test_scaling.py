@@ -80,7 +80,8 @@ def test_affine_is_keras_batchnorm_with_initial_statistics():
 
 
 def test_contract_parameters_and_dtypes():
-    assert set(MaxScale(3).params) == {"m"} and set(MaxScale(3).buffers) == {"running_max"}
+    assert set(MaxScale(3).params) == {"m"}
+    assert set(MaxScale(3).buffers) == {"running_max", "batch_rows"}
     assert MaxScale(3).params["m"][0] == 2 and np.all(MaxScale(3).buffers["running_max"] == 1)
     sm = SampleMaxScale()
     assert sm.params["m"][0] == 2 and sm.params["n"][0] == 1 and set(sm.params) == {"m", "n"}

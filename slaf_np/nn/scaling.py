@@ -10,7 +10,8 @@ The authors trained SLAFs of raw powers with one of these in front (docs/paper.m
 The layers (per feature of (N, D) inputs, per channel of (N, C, H, W) inputs)::
 
     MaxScale        x^ = z / (m M + n)      M = max |z| over the batch (and space) in training,
-                                            the running average running_max in evaluation;
+                                            the running average running_max in evaluation
+                                            (an estimate of the expected batch max);
                                             m learnable (init 2), n = 1e-8 fixed, decay 0.99
     SampleMaxScale  x^ = z / (m M_n + n)    M_n = max |z| over the features (and space) of
                                             sample n, in both modes; m (init 2), n (init 1)
@@ -46,7 +47,7 @@ from .base import (
     check_range,
 )
 
-__all__ = ["MaxScale", "SampleMaxScale", "Affine"]
+__all__ = ["MaxScale", "SampleMaxScale", "Affine", "expected_max_weights"]
 
 MAX_EPS = 1e-8         # the fixed n of MaxScale (the authors' value)
 
@@ -95,6 +96,19 @@ def _divisor_backward(layer: Module, dy: np.ndarray, per_sample: bool):
     return cache, dz, dq
 
 
+def expected_max_weights(N: int, n: int) -> np.ndarray:
+    r"""``w`` (N,) with ``w @ sorted(a)`` = the expected max of ``n`` of the ``N`` values ``a``
+    drawn without replacement: :math:`w_i = \binom{i-1}{n-1} / \binom{N}{n}` (1-based ``i``),
+    zero for ``i < n``. ``n`` of 0 or ``>= N`` gives the plain max (all weight on the last)."""
+    w = np.zeros(N)
+    if n <= 0 or n >= N:
+        w[-1] = 1.0
+        return w
+    i = np.arange(N, n, -1, dtype=np.float64)                 # N, N-1, ..., n+1
+    w[n - 1:] = (n / N) * np.concatenate([[1.0], np.cumprod((i - n) / (i - 1))])[::-1]
+    return w
+
+
 class MaxScale(Module):
     r"""MS, max-scaling: ``x^ = z / (m M + n)`` per feature or channel.
 
@@ -113,7 +127,16 @@ class MaxScale(Module):
     Attributes
     ----------
     params : ``m`` (1,), init 2.
-    buffers : ``running_max`` (D,), init 1.
+    buffers : ``running_max`` (D,), init 1; ``batch_rows`` (1,), the largest training batch seen
+        (0 before training), which :meth:`calibrate` needs.
+
+    Notes
+    -----
+    ``running_max`` estimates the *expected* maximum of ``|z|`` over a training batch, which for
+    a batch of n rows out of N is well below the maximum over all N (for the two-spirals MS run,
+    n = 10 of 16,000). Evaluating with the maximum over all the data would shrink every input of
+    the following SLAF and cost the network most of its accuracy, so :meth:`calibrate` computes
+    the expectation exactly instead.
     """
 
     def __init__(self, num_features: int, decay: float = 0.99, dtype=np.float32) -> None:
@@ -123,7 +146,8 @@ class MaxScale(Module):
         dtype = self._dtype = check_float_dtype(dtype, "MaxScale")
         self.params = {"m": np.full(1, 2.0, dtype)}
         self.grads = {"m": np.zeros(1, dtype)}
-        self.buffers = {"running_max": np.ones(num_features, dtype)}
+        self.buffers = {"running_max": np.ones(num_features, dtype),
+                        "batch_rows": np.zeros(1, dtype)}
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         check_input(self, x, ndim=(2, 4), features=self.num_features)
@@ -136,6 +160,8 @@ class MaxScale(Module):
             r = self.buffers["running_max"]
             r *= self.decay
             r += ((1.0 - self.decay) * M).astype(r.dtype)
+            rows = self.buffers["batch_rows"]
+            rows[0] = max(rows[0], x.shape[0])
         else:
             idx, M = None, self.buffers["running_max"]
         q = (self.params["m"] * M + z.dtype.type(MAX_EPS)).astype(z.dtype)
@@ -154,14 +180,31 @@ class MaxScale(Module):
         return dz.reshape(cache.shape)
 
     def calibrate(self, batches) -> None:
-        """``running_max`` = max ``|z|`` over all of ``batches`` (the layer's evaluation-mode
-        inputs): the training-mode M of the whole data taken as one batch."""
-        M = np.zeros(self.num_features)
+        r"""Set ``running_max`` to the expected max of ``|z|`` over a random training batch.
+
+        With ``n`` = ``batch_rows`` (the training batch size) and the data's per-sample maxima
+        sorted, :math:`a_{(1)} \le \dots \le a_{(N)}` (per feature; max over space first),
+        the max of ``n`` rows drawn without replacement is :math:`a_{(i)}` with probability
+        :math:`\binom{i-1}{n-1} / \binom{N}{n}`, so
+
+        .. math:: E[M] = \sum_{i=n}^{N} a_{(i)} \binom{i-1}{n-1} \Big/ \binom{N}{n},
+
+        the value the running average estimates, without its lag. The weights come from
+        :math:`w_N = n/N` and :math:`w_{i-1} = w_i (i-n)/(i-1)`. Before any training
+        (``batch_rows`` 0), or with ``n >= N``, this is the max over all the data: then the
+        evaluation-mode output on the data equals the training-mode output on it as one batch.
+        Holds every per-sample maximum in memory: N x D values.
+        """
+        per_sample = []
         for x in batches:
             check_input(self, x, ndim=(2, 4), features=self.num_features)
             if x.size:
-                np.maximum(M, np.abs(_as3d(x)).max(axis=(0, 2)), out=M)
-        self.buffers["running_max"][...] = M.astype(self._dtype)
+                per_sample.append(np.abs(_as3d(x)).max(axis=2).astype(np.float64))  # (N, D)
+        if not per_sample:
+            return
+        a = np.sort(np.concatenate(per_sample), axis=0)                            # (N, D)
+        self.buffers["running_max"][...] = (expected_max_weights(
+            len(a), int(self.buffers["batch_rows"][0])) @ a).astype(self._dtype)
 
     def evaluation_map(self) -> tuple[np.ndarray, np.ndarray]:
         """(scale, shift) (D,) float64 with ``x^ = scale * z + shift`` in evaluation mode."""

@@ -11,10 +11,12 @@ from data, which removes the lag (and the noise of the last batches) entirely.
 What it sets: every layer with running statistics, i.e. with a ``calibrate(batches)`` method (the
 calibration hook of :mod:`slaf_np.nn.base`): :class:`~slaf_np.nn.slaf.SLAF` (``running_mean`` /
 ``running_var`` of its terms, when ``normalize=True``), :class:`~slaf_np.nn.scaling.MaxScale`
-(``running_max``: the max of ``|z|`` over all the data) and
-:class:`~slaf_np.nn.norm.BatchNorm` (``running_mean`` / ``running_var``). Variances are the
-biased ones, as in training. Afterwards a single layer's evaluation-mode output on ``X`` equals
-its training-mode output on ``X`` taken as one batch.
+(``running_max``: the expected max of ``|z|`` over a random batch of the training batch size,
+computed exactly from order statistics, since that, not the max over all the data, is what the
+layer divided by in training) and :class:`~slaf_np.nn.norm.BatchNorm` (``running_mean`` /
+``running_var``). Variances are the biased ones, as in training. Afterwards a single layer's
+evaluation-mode output on ``X`` equals its training-mode output on ``X`` taken as one batch
+(for MaxScale: when it was trained on batches of at least ``len(X)`` rows, or not at all).
 
 Algorithm (exact, one pass of ``X`` per layer). The statistic layers are visited in forward order
 (depth first through ``.layers``: :class:`Sequential`, and :class:`Residual` whose body is
