@@ -27,7 +27,6 @@ by raising :class:`Diverged`. A callback whose state must survive a checkpoint r
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable
 
 import numpy as np
@@ -230,30 +229,69 @@ def _fmt(v) -> str:
     return "-" if v is None else f"{v:.4g}"
 
 
+def _duration(seconds: float) -> str:
+    """``45s``, ``1m20s``, ``2h05m``: a duration to the precision an estimate deserves."""
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def _in_notebook() -> bool:
+    """Whether ``tqdm.auto`` draws its notebook widget here (a Jupyter kernel with ipywidgets)."""
+    import tqdm.auto  # noqa: F401  (imported first: it silences autonotebook's warning)
+    from tqdm import autonotebook, std
+
+    return autonotebook.tqdm is not std.tqdm
+
+
 class Progress(Callback):
-    """One line per epoch (losses, metrics, lr, seconds) and, when ``bar`` (default: stdout is a
-    terminal), a live in-place progress bar during the epoch."""
+    """One line per epoch on stdout and, when ``bar``, a live progress bar during the epoch.
+
+    The line: ``epoch 3/10  loss 0.1234  [metric]  [val_loss ...  val_metric ...]  lr 0.001
+    0.8s  eta 6s``, where ``eta`` (absent after the last epoch) is the run's time left, the
+    median epoch time so far times the epochs left (the median, because the first epoch also
+    pays for numba's compilation).
+
+    The bar is ``tqdm.auto``'s: a widget in a Jupyter notebook, a text bar elsewhere, written to
+    stdout with the batches done, the rate, the epoch's ETA and its running loss. It is removed
+    at the end of each epoch (and when training diverges) before the epoch's line is printed, so
+    the output keeps one clean line per epoch. ``bar=None`` (the default) draws it when stdout is
+    a terminal or the code runs in a notebook, never when stdout goes to a file or a pipe;
+    ``True`` or ``False`` decide.
+    """
 
     def __init__(self, bar: bool | None = None) -> None:
         self.bar = bar
+        self.pbar = None
 
     def on_train_begin(self, run) -> None:
-        self.draw = sys.stdout.isatty() if self.bar is None else self.bar
-        self.last_draw = 0.0
+        self.draw = self.bar if self.bar is not None else (sys.stdout.isatty() or _in_notebook())
+        self.pbar = None
 
-    def on_epoch_begin(self, run) -> None:
-        self.last_draw = 0.0
+    def on_batch_begin(self, run) -> None:
+        if self.draw and self.pbar is None:   # also the first batch after resuming mid-epoch
+            from tqdm.auto import tqdm
+
+            self.pbar = tqdm(total=run.n_steps, initial=run.step, file=sys.stdout, leave=False,
+                             desc=f"epoch {run.epoch}/{run.epochs}", unit="batch")
 
     def on_batch_end(self, run) -> None:
-        if self.draw and (time.perf_counter() - self.last_draw > 0.1 or run.step == run.n_steps):
-            self.last_draw = time.perf_counter()
-            done = int(30 * run.step / run.n_steps)
+        if self.pbar is not None:
             rows = run.batches[run.step - 1][1]
-            sys.stdout.write(f"\repoch {run.epoch}/{run.epochs} [{'=' * done}{' ' * (30 - done)}] "
-                             f"{run.step}/{run.n_steps} loss {run.totals[0] / rows:.4g}")
-            sys.stdout.flush()
+            self.pbar.set_postfix_str(f"loss {run.totals[0] / rows:.4g}", refresh=False)
+            self.pbar.update(1)
+
+    def close_bar(self) -> None:
+        """Remove the bar (its line is cleared), if one is drawn."""
+        if self.pbar is not None:
+            self.pbar.close()
+            self.pbar = None
 
     def on_epoch_end(self, run) -> None:
+        self.close_bar()
         h, m = run.history, run.metric
         line = f"epoch {run.epoch}/{run.epochs}  loss {_fmt(h.train_loss[-1])}"
         if m is not None:
@@ -263,7 +301,19 @@ class Progress(Callback):
             if m is not None:
                 line += f"  val_{m.name} {_fmt(h.val_metric[-1])}"
         line += f"  lr {run.optimizer.current_lr:.3g}  {h.seconds[-1]:.1f}s"
-        print(("\r" + " " * 79 + "\r" if self.draw else "") + line, flush=True)
+        if run.epoch < run.epochs:
+            line += f"  eta {_duration(float(np.median(h.seconds)) * (run.epochs - run.epoch))}"
+        print(line, flush=True)
+
+    def on_train_end(self, run) -> None:
+        self.close_bar()
+
+    def on_divergence(self, run) -> None:
+        self.close_bar()
+        return None
+
+    def __repr__(self) -> str:
+        return f"Progress(bar={self.bar!r})"
 
 
 class EpochEndFunction(Callback):
