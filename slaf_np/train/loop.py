@@ -269,7 +269,8 @@ def fit(model, X: np.ndarray, y: np.ndarray, loss, optimizer, epochs: int, batch
         end of every epoch (with ``keep="best"``: whenever the validation result improves), and
         as ``checkpoint_every`` / ``checkpoint_seconds`` say.
     verbose : bool
-        One line per epoch; a live in-place progress bar too when stdout is a terminal.
+        One line per epoch (with the run's ETA); a live progress bar too when stdout is a
+        terminal or in a notebook (:class:`~slaf_np.train.callbacks.Progress`).
     callbacks : list of Callback or callables, optional
         :class:`slaf_np.train.callbacks.Callback` objects, called after the built-in ones (see
         that module for the hooks). A plain function is called at the end of each epoch with a
