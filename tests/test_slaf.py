@@ -11,6 +11,7 @@ checks are in tests/test_scaling.py.
 """
 
 import itertools
+import warnings
 
 import numpy as np
 import pytest
@@ -566,3 +567,73 @@ def test_repr_shows_a_callable_init_by_its_name():
     text = repr(SLAF(3, 4, init=my_act, dtype=np.float64))
     assert "init=my_act" in text and "identity" not in text
     assert repr(SLAF(3, 4, init="identity")) == "SLAF(3, degree=4, init='identity')"
+
+
+# -- overflow in evaluation: a warning, not silent inf ------------------------------------------
+def _big_input(dtype):
+    """(4, 3), finite, largest |value| exactly 1e4: degree 12 reaches 1e48 > float32's 3.4e38."""
+    return np.linspace(-1e4, 1e4, 12).reshape(4, 3).astype(dtype)
+
+
+def test_float32_overflow_in_evaluation_warns_once_per_layer_with_the_numbers():
+    """The kernels sum the terms in float64 and cast to float32: |z|^12 = 1e48 becomes inf. The
+    warning names the layer, degree, dtype, largest |input|, largest term and the fixes, once
+    per layer instance (a second call is silent, another layer warns again); training mode,
+    where fit's divergence guard reports it, does not warn."""
+    layer = SLAF(3, 12, normalize=False, rng=0, dtype=np.float32)
+    x = _big_input(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        layer.forward(x, training=True)                             # training: no warning
+    with pytest.warns(RuntimeWarning, match="evaluation-mode output has non-finite") as rec:
+        y = layer.forward(x)
+    assert not np.isfinite(y).all()                                 # the output is unchanged
+    assert len(rec) == 1
+    text = str(rec[0].message)
+    for part in ("SLAF(3, degree=12, normalize=False).forward", "degree 12", "dtype float32",
+                 f"largest |input| {1e4:.3g}", f"|g_12({1e4:.3g})| = {1e4 ** 12:.3g}",
+                 f"float32 holds at most {np.finfo(np.float32).max:.3g}",
+                 "use float64", "lower the degree", "normalisation or scaling layer"):
+        assert part in text, part
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        layer.forward(x)                                            # once per layer
+    with pytest.warns(RuntimeWarning, match="evaluation-mode output has non-finite"):
+        SLAF(3, 12, normalize=False, rng=0, dtype=np.float32).forward(x)
+
+
+def test_a_finite_evaluation_output_gives_no_warning_and_keeps_the_warning_armed():
+    """The same degree and inputs in float64 (1e48 fits), and float32 inputs of order 1, stay
+    silent; a silent call must not use up the layer's one warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y = SLAF(3, 12, normalize=False, rng=0, dtype=np.float64).forward(_big_input(np.float64))
+        assert np.isfinite(y).all()
+        layer = SLAF(3, 12, normalize=False, rng=0, dtype=np.float32)
+        layer.forward(_big_input(np.float32) / 1e4)
+    with pytest.warns(RuntimeWarning, match="evaluation-mode output has non-finite"):
+        layer.forward(_big_input(np.float32))
+
+
+def test_a_non_finite_parameter_is_named_instead_of_blaming_the_dtype():
+    layer = SLAF(3, 4, rng=0, dtype=np.float64)
+    layer.buffers["running_var"][1, 2] = np.inf
+    layer.params["b"][0] = np.nan
+    with pytest.warns(RuntimeWarning, match=r"its b, running_var hold non-finite values") as rec:
+        layer.forward(np.ones((2, 3)))
+    assert "use float64" not in str(rec[0].message)                 # no dtype advice
+    assert "lower the degree" not in str(rec[0].message)
+
+
+@pytest.mark.filterwarnings("ignore:SLAF:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_fit_on_an_overflowing_float32_slaf_still_raises_divergence():
+    """Training mode is the divergence guard's: the overflow stops fit with its error."""
+    from slaf_np.train import TrainingDivergedError, fit
+    from slaf_np.train.optim import SGD
+
+    model = Sequential(SLAF(3, 12, normalize=False, rng=0, dtype=np.float32))
+    X = np.tile(_big_input(np.float32), (2, 1))
+    with pytest.raises(TrainingDivergedError, match="training diverged"):
+        fit(model, X, np.zeros_like(X), "mse", SGD(model, lr=1e-3), epochs=1, batch_size=4,
+            verbose=False)

@@ -20,6 +20,7 @@ placed before the SLAF in a :class:`~slaf_np.nn.containers.Sequential`: see
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -102,7 +103,18 @@ class SLAF(Module):
     ----------
     params : ``c``, ``b``; ``alpha`` with a gate.
     buffers : ``running_mean``, ``running_var`` (D, k) (unused when ``normalize=False``).
+
+    Warns
+    -----
+    RuntimeWarning
+        Once per layer, when an evaluation-mode output holds inf or NaN on a finite input: a
+        high-degree polynomial outgrowing its dtype (|z|^k > 3.4e38 in float32), or a non-finite
+        parameter. The text gives the largest |input| and term, and the fix. (Training mode is
+        left to fit's divergence guard; the check is one ``isfinite`` pass over the output.)
     """
+
+    _overflow_warned = False
+    """Set on the instance by the first non-finite evaluation output (one warning per layer)."""
 
     def __init__(self, num_features: int, degree: int, basis: str = "power", shared: bool = False,
                  normalize: bool = True, decay: float = 0.99, eps: float = 1e-8,
@@ -207,6 +219,9 @@ class SLAF(Module):
         else:
             mean, std = self._fixed_stats()
             y = kern.forward_eval(z, self.basis, a, self._bias(), mean, std)
+            if not (training or self._overflow_warned or np.isfinite(y).all()):  # one pass
+                self._overflow_warned = True
+                warnings.warn(_overflow_message(self, z), RuntimeWarning, stacklevel=2)
         self._cache = SLAFCache(z, mean, std, batch_stats, x.shape)
         return y.reshape(x.shape)
 
@@ -356,3 +371,35 @@ class SLAF(Module):
         layer.params["c"][...] = p.c
         layer.params["b"][...] = p.b
         return layer
+
+
+def _overflow_message(layer: SLAF, z: np.ndarray) -> str:
+    """Why the evaluation-mode output of ``layer`` on the finite input ``z`` (N, D, S) holds a
+    non-finite value, and the fix (the text of the warning :meth:`SLAF.forward` gives once).
+
+    Only called once the output has failed its check, so the extra passes cost nothing in the
+    usual case. Either a parameter or running statistic is itself non-finite, or the polynomial
+    outgrew the dtype: the terms g_i of the largest |z| are evaluated in float64 (as the kernels
+    do), and the largest finite one is set against the largest value of the layer's dtype
+    (typically |z|^k for the power basis).
+    """
+    dtype = layer.dtype
+    top = float(np.abs(z).max())
+    head = (f"{layer!r}.forward: the evaluation-mode output has non-finite values although the "
+            f"input is finite (degree {layer.degree}, dtype {dtype}, largest |input| {top:.3g}")
+    used = {**layer.params, **(layer.buffers if layer.normalize else {})}
+    bad = [key for key, v in used.items() if not np.isfinite(v).all()]
+    if bad:
+        return (f"{head}): its {', '.join(bad)} hold non-finite values. Restore the weights "
+                f"(load a checkpoint) or, for running statistics, re-estimate them with "
+                f"slaf_np.recalibrate. Warned once per layer.")
+    with np.errstate(over="ignore", invalid="ignore"):      # the overflow is the diagnosis
+        terms = np.abs(bases.evaluate(layer.basis, np.array([top]), layer.degree)[0][0])
+    finite = np.flatnonzero(np.isfinite(terms))
+    big = (f"|g_{finite[terms[finite].argmax()] + 1}({top:.3g})| = {terms[finite].max():.3g}"
+           if finite.size else "none, every term overflows float64")
+    wider = "use float64 (model.astype(np.float64)), " if dtype != np.float64 else ""
+    return (f"{head}; largest finite term in float64 {big}, while {dtype} holds at most "
+            f"{np.finfo(dtype).max:.3g}). A high-degree polynomial outgrows the dtype on large "
+            f"inputs: {wider}lower the degree, or put a normalisation or scaling layer "
+            f"(BatchNorm, MaxScale, SampleMaxScale) before the SLAF. Warned once per layer.")
