@@ -1,15 +1,18 @@
 """The theory experiments (``activations``: RQ1, ``polyfeatures``: RQ5) in quick mode, and the
-parameter counts they rest on."""
+parameter counts they rest on; what the activations and universality (claim 2) figures say, and
+the seeds their JSON records."""
 
 from __future__ import annotations
 
 import json
 import math
 
+import numpy as np
 import pytest
 
 from slaf_np import experiments
 from slaf_np.experiments import activations as A
+from slaf_np.experiments import universality as U
 from slaf_np.experiments.polyfeatures import (
     MNIST_RELU,
     dense_slnn_params,
@@ -129,3 +132,50 @@ def test_parameter_closed_forms():
     total, layers = mnist_cnn_params()
     assert total == sum(n for _, n in layers) == 1_636_538
     assert mnist_cnn_params(MNIST_RELU)[0] == 832 + 51_264 + 3136 * 1024 + 1024 + 10_250
+
+
+# ------------------------------------------------------------------------------ universality
+def _universality_row(in_range, sup_error, bound):
+    n = len(in_range)
+    return {"act": "tanh", "depth": 2, "width": 8, "kind": "random",
+            "degrees": list(range(1, n + 1)), "in_range": in_range, "sup_error": sup_error,
+            "bound": bound, "max_abs_t": [[1.2]] * n, "distilled": []}
+
+
+def test_out_of_range_lists_each_case_and_whether_the_bound_held():
+    row = _universality_row([True, False, False], [0.1, 0.2, 0.3], [1.0, 1.0, 0.25])
+    left = U.out_of_range([row])
+    assert [(p["degree"], p["bound_held"]) for p in left] == [(2, True), (3, False)]
+
+
+@pytest.mark.parametrize("bound, says", [([1.0, 1.0], "1 network/degree case; bound still held"),
+                                         ([1.0, 0.1], "1 network/degree case; bound not "
+                                                      "guaranteed, exceeded in 1")])
+def test_universality_figure_rings_the_cases_that_left_the_fitted_range(tmp_path, bound, says):
+    row = _universality_row([True, False], [0.1, 0.2], bound)
+    fig = U.figure({"networks": [row]}, tmp_path / "u.png")
+    rings = [line for line in fig.axes[0].lines if line.get_label() == "left the fitted range"]
+    assert len(rings) == 1 and list(rings[0].get_xdata()) == [2]
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert f"left the fitted range ({says})" in legend
+
+
+def test_universality_records_every_seed_and_the_cases_out_of_range(tmp_path, monkeypatch):
+    monkeypatch.setattr(U, "QUICK", {"archs": ((1, 4), (2, 4)), "degrees": (1, 2),
+                                     "train_epochs": 1, "distill_degrees": (2,),
+                                     "distill_epochs": 1, "distill_n": 64})
+    experiments.get("universality").run(quick=True, seed=3, out=tmp_path, verbose=False)
+    saved = json.loads((tmp_path / "universality.json").read_text())
+    assert "init [seed, act index, arch index]" in saved["seed_rule"]
+    for r in saved["networks"]:
+        a, d = U.ACTS.index(r["act"]), [(1, 4), (2, 4)].index((r["depth"], r["width"]))
+        kk = U.KINDS.index(r["kind"])
+        assert r["seeds"]["init"] == [3, a, d]
+        assert r["seeds"]["train"] == ([3, a, d, kk] if r["kind"] == "trained" else None)
+        assert r["seeds"]["distill"] == ({"2": [3, a, d, kk, 2]} if r["depth"] == 2 else {})
+        if r["kind"] == "random":     # the recorded seed rebuilds the measured network
+            net = U.make_network(r["act"], r["depth"], r["width"],
+                                 np.random.default_rng(r["seeds"]["init"]))
+            assert [U.inf_norm(W) for W in U.dense_weights(net)] == r["norms"]
+    assert saved["out_of_range"] == U.out_of_range(saved["networks"])
+    assert saved["n_out_of_range"] == sum(not ok for r in saved["networks"] for ok in r["in_range"])

@@ -89,10 +89,12 @@ Evaluation grid
     grid used for the ranges.
 
 Outputs
-    ``universality.json`` (every network's norms, ranges, per-degree errors, deltas, bounds,
-    violations, distillation runs) and ``universality.png`` (sup error vs degree, log scale,
-    measured and bound, one panel per activation and kind, distilled SLNNs as stars), drawn from
-    the JSON-able results only. ``--quick``: one depth-2 width-16 network per activation and
+    ``universality.json`` (every network's seeds, norms, ranges, per-degree errors, deltas,
+    bounds, violations, distillation runs; ``out_of_range``: the network/degree cases whose SLNN
+    left the fitted intervals, each with ``bound_held``) and ``universality.png`` (sup error vs
+    degree, log scale, measured and bound, one panel per activation and kind, distilled SLNNs as
+    stars, the cases that left the fitted range ringed in red, counted in the legend), drawn
+    from the JSON-able results only. ``--quick``: one depth-2 width-16 network per activation and
     kind, degrees 1, 4, 12, a short training and one distillation degree (seconds).
 """
 
@@ -120,6 +122,10 @@ VIOLATION_RTOL = 1e-9                        # measured > bound * (1 + rtol) + a
 VIOLATION_ATOL = 1e-12
 QUICK = {"archs": ((2, 16),), "degrees": (1, 4, 12), "train_epochs": 10,
          "distill_degrees": (3,), "distill_epochs": 5, "distill_n": 1024}
+SEED_RULE = ("each network's row records its seeds (numpy.random.default_rng entropy lists): "
+             "init [seed, act index, arch index] (the same network for both kinds), train "
+             "[seed, act index, arch index, kind index], distill[k] [seed, act index, arch index, "
+             "kind index, k]; indices into config acts, archs and kinds")
 PAPER = "None: claim 2 is a theorem; no numbers are reported. These are the first."
 
 
@@ -375,6 +381,24 @@ def violations(rec: dict) -> list[dict]:
     return out
 
 
+def out_of_range(networks: list[dict]) -> list[dict]:
+    """The (network, degree) cases whose SLNN pre-activations left the fitted intervals.
+
+    There the a-priori bound is not guaranteed (module docstring); ``bound_held`` says whether
+    the measured error stayed below it all the same.
+    """
+    out = []
+    for r in networks:
+        for i, k in enumerate(r["degrees"]):
+            if not r["in_range"][i]:
+                m, b = r["sup_error"][i], r["bound"][i]
+                out.append({"act": r["act"], "depth": r["depth"], "width": r["width"],
+                            "kind": r["kind"], "degree": k, "max_abs_t": max(r["max_abs_t"][i]),
+                            "sup_error": m, "bound": b,
+                            "bound_held": bool(m <= b * (1 + VIOLATION_RTOL) + VIOLATION_ATOL)})
+    return out
+
+
 # ------------------------------------------------------------------------------ training
 
 def train_network(net, rng: np.random.Generator, epochs: int, verbose: bool = False) -> dict:
@@ -423,8 +447,12 @@ def distill(net, act: str, degree: int, width: int, depth: int, rng: np.random.G
 
 # ------------------------------------------------------------------------------ the figure
 
-def figure(results: dict, path) -> None:
-    """Sup error vs degree (measured, bound) per activation and kind, from the results dict."""
+def figure(results: dict, path):
+    """Sup error vs degree (measured, bound) per activation and kind, from the results dict.
+
+    Cases whose SLNN left the fitted range (``in_range`` false) are ringed in red; the legend
+    counts them and says whether the bound held there. Returns the Figure.
+    """
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
@@ -448,12 +476,13 @@ def figure(results: dict, path) -> None:
                 m = np.maximum(np.array(r["sup_error"]), 1e-17)
                 ax.semilogy(k, m, "o-", color=c, ms=4)
                 ax.semilogy(k, r["bound"], "--", color=c, lw=1.2)
-                out = ~np.array(r["in_range"])
-                if out.any():
-                    ax.semilogy(k[out], m[out], "x", color="k", ms=8)
                 for d in r.get("distilled", []):
                     ax.semilogy([d["degree"]], [d["sup_error"]], "*", color=c, ms=12,
                                 mec="k", mew=0.6)
+                out = ~np.array(r["in_range"])
+                if out.any():
+                    ax.semilogy(k[out], m[out], "o", ms=11, mfc="none", mec="red", mew=1.6,
+                                zorder=5, label="left the fitted range")
             ax.set_title(f"{act} networks, {kind} weights", fontsize=10)
             ax.set_xlabel("SLAF degree k")
             ax.set_ylabel("sup |N - SLNN| (201 x 201 grid)")
@@ -463,13 +492,25 @@ def figure(results: dict, path) -> None:
     handles += [Line2D([], [], color="k", marker="o", ms=4, label="measured (fitted SLNN)"),
                 Line2D([], [], color="k", ls="--", label="bound sum_l delta_l prod_j L ||W_j||"),
                 Line2D([], [], ls="", marker="*", color="grey", ms=11, mec="k",
-                       label="SLNN trained to imitate N (distilled)"),
-                Line2D([], [], ls="", marker="x", color="k", ms=8,
-                       label="SLNN left the fitted range (bound not guaranteed)")]
+                       label="SLNN trained to imitate N (distilled)")]
+    left = out_of_range(nets)
+    if left:
+        held = sum(p["bound_held"] for p in left)
+        handles.append(Line2D([], [], ls="", marker="o", ms=11, mfc="none", mec="red", mew=1.6,
+                              label=_out_of_range_label(len(left), held)))
     fig.legend(handles=handles, loc="outside lower center", ncol=4, fontsize=8)
     fig.suptitle("Universality: polynomial SLNN vs Lipschitz network on [-1, 1]^2",
                  fontsize=11)
     save_figure(fig, path)
+    return fig
+
+
+def _out_of_range_label(n: int, held: int) -> str:
+    """The legend entry of the ringed points: how many, and whether the bound held there."""
+    case = f"{n} network/degree case{'s' if n != 1 else ''}"
+    if held == n:
+        return f"left the fitted range ({case}; bound still held)"
+    return f"left the fitted range ({case}; bound not guaranteed, exceeded in {n - held})"
 
 
 # ------------------------------------------------------------------------------ the experiment
@@ -491,11 +532,13 @@ def run(ctx) -> dict:
     for a, act in enumerate(ACTS):
         for d, (depth, width) in enumerate(archs):
             for kk, kind in enumerate(KINDS):
-                rng = np.random.default_rng([ctx.seed, a, d])   # same init for both kinds
-                net = make_network(act, depth, width, rng)
+                seeds = {"init": [ctx.seed, a, d],             # same init for both kinds
+                         "train": [ctx.seed, a, d, kk] if kind == "trained" else None,
+                         "distill": {}}
+                net = make_network(act, depth, width, np.random.default_rng(seeds["init"]))
                 training = None
                 if kind == "trained":
-                    training = train_network(net, np.random.default_rng([ctx.seed, a, d, kk]),
+                    training = train_network(net, np.random.default_rng(seeds["train"]),
                                              train_epochs)
                 ctx.log(f"-- {act}, depth {depth}, width {width}, {kind}"
                         + (f" (train MSE {training['train_mse_first']:.3g} -> "
@@ -510,11 +553,13 @@ def run(ctx) -> dict:
                 all_violations += [{"act": act, "depth": depth, "kind": kind, **item}
                                    for item in v]
                 row = {"act": act, "depth": depth, "width": width, "kind": kind,
-                       "training": training, **rec, "violations": v, "distilled": []}
+                       "seeds": seeds, "training": training, **rec, "violations": v,
+                       "distilled": []}
                 if depth == DISTILL_DEPTH:
                     for k in distill_degrees:
+                        seeds["distill"][str(k)] = [ctx.seed, a, d, kk, k]
                         res = distill(net, act, k, width, depth,
-                                      np.random.default_rng([ctx.seed, a, d, kk, k]), X_eval,
+                                      np.random.default_rng(seeds["distill"][str(k)]), X_eval,
                                       distill_n, distill_epochs)
                         row["distilled"].append(res)
                         ctx.log(f"  distilled SLNN k={k}: sup error {res['sup_error']:.3e}, "
@@ -532,10 +577,16 @@ def run(ctx) -> dict:
                           "distill_batch": DISTILL_BATCH, "distill_lr": DISTILL_LR,
                           "distill_clip": DISTILL_CLIP, "norm": "induced sup norm "
                           "max_j sum_i |W_ij| of v -> v W", "dtype": "float64"},
-               "paper": PAPER, "networks": nets, "violations": all_violations,
+               "paper": PAPER, "seed_rule": SEED_RULE, "networks": nets,
+               "violations": all_violations,
                "n_violations_a_priori": sum(v["which"] == "bound" for v in all_violations),
                "n_violations_eff": sum(v["which"] == "bound_eff" for v in all_violations)}
+    left = out_of_range(nets)
+    results.update({"out_of_range": left, "n_out_of_range": len(left),
+                    "n_out_of_range_bound_held": sum(p["bound_held"] for p in left)})
     figure(results, ctx.path(".png"))
     ctx.log(f"violations of the a-priori bound: {results['n_violations_a_priori']}, of the "
-            f"effective bound: {results['n_violations_eff']}")
+            f"effective bound: {results['n_violations_eff']}; SLNN left the fitted range in "
+            f"{len(left)} network/degree cases, the a-priori bound held in "
+            f"{results['n_out_of_range_bound_held']} of them")
     return results
