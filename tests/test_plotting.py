@@ -1,11 +1,12 @@
-"""plot_activations: runs headless, writes a PNG atomically, leaves pyplot alone."""
+"""plot_activations: runs headless, writes a PNG atomically, leaves pyplot alone, and draws the
+histogram of the inputs each SLAF saw (counted batch by batch) without changing the model."""
 
 import numpy as np
 import pytest
 
-from slaf_np.nn import Dense, ReLU, SampleMaxScale, Sequential
+from slaf_np.nn import BatchNorm, Dense, MaxScale, ReLU, SampleMaxScale, Sequential
 from slaf_np.nn.slaf import SLAF
-from slaf_np.plotting import plot_activations, slaf_input_ranges
+from slaf_np.plotting import plot_activations, slaf_input_histograms, slaf_input_ranges
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -26,8 +27,8 @@ def test_plot_with_data_writes_a_png(tmp_path):
     fig = plot_activations(model, X, path=path, n_points=50)
     assert path.read_bytes()[:8] == PNG_MAGIC
     assert [p.name for p in path.parent.iterdir()] == ["act.png"]     # no temporary left
-    axes = [ax for ax in fig.axes if ax.get_visible()]
-    assert len(axes) == 2
+    axes = fig.axes[:2]                                     # the panels; then their twins
+    assert all(ax.get_visible() for ax in fig.axes) and len(fig.axes) == 2 + 2
     assert len(axes[0].lines) == 6 + 1 and len(axes[1].lines) == 4 + 1   # features + mean
     assert plt.get_fignums() == figs_before                              # pyplot untouched
     ranges = slaf_input_ranges(model, X, batch_size=30)
@@ -62,3 +63,89 @@ def test_plot_errors():
         plot_activations(Sequential(Dense(2, 2), ReLU()))
     with pytest.raises(ValueError, match="n_points"):
         plot_activations(SLAF(2, 2), n_points=1)
+
+
+def _twins(fig):
+    """The twin (histogram) axes of each panel: the axes sharing its x axis, itself excluded."""
+    panels = [ax for ax in fig.axes if ax.lines]
+    return [[t for t in ax.get_shared_x_axes().get_siblings(ax) if t is not ax] for ax in panels]
+
+
+def test_histogram_counts_every_input_value_once():
+    """Counted over batches of 30 (the last one partial), the histogram equals numpy's on the
+    whole input of each layer (all features pooled), its edges span the layer's range, and the
+    counts sum to N * D. Catches counts overwritten instead of added per batch, one feature
+    instead of all, or bins that miss the extremes."""
+    model = _model()
+    X = np.random.default_rng(1).standard_normal((100, 2))
+    hists = slaf_input_histograms(model, X, bins=7, batch_size=30)
+    z1 = model.layers[0].forward(X)
+    z2 = model.layers[3].forward(model.layers[2].forward(model.layers[1].forward(z1)))
+    for layer, z in ((model.layers[1], z1), (model.layers[4], z2)):
+        counts, edges = hists[id(layer)]
+        assert counts.dtype == np.int64 and counts.shape == (7,) and edges.shape == (8,)
+        assert counts.sum() == z.size
+        assert edges[0] == z.min() and edges[-1] == z.max()
+        np.testing.assert_array_equal(counts, np.histogram(z, edges)[0])
+
+
+def test_histogram_of_a_conv_slaf_pools_channels_and_positions():
+    layer = SLAF(3, 4, rng=0, dtype=np.float64)
+    X = np.random.default_rng(2).standard_normal((5, 3, 4, 4))
+    counts, edges = slaf_input_histograms(layer, X, bins=5, batch_size=2)[id(layer)]
+    assert counts.sum() == X.size == 5 * 3 * 4 * 4
+    np.testing.assert_array_equal(counts, np.histogram(X, edges)[0])
+
+
+def test_histogram_is_drawn_under_the_curves_with_x_only():
+    """With X: each panel has a twin y-axis whose bars are the histogram, labelled in the
+    legend, with axis labels that say what is drawn. Without X: no twin axis, no bars."""
+    model = _model()
+    X = np.random.default_rng(0).standard_normal((100, 2))
+    fig = plot_activations(model, X, n_points=30, bins=9)
+    hists = slaf_input_histograms(model, X, bins=9)
+    twins = _twins(fig)
+    assert [len(t) for t in twins] == [1, 1]
+    for ax, (hx,), layer in zip(fig.axes[:2], twins, (model.layers[1], model.layers[4]),
+                                   strict=True):
+        counts, edges = hists[id(layer)]
+        assert len(hx.patches) == 9 and not hx.lines
+        np.testing.assert_array_equal([p.get_height() for p in hx.patches], counts)
+        np.testing.assert_allclose([p.get_x() for p in hx.patches], edges[:-1])
+        assert hx.get_ylabel() == "count of input values"
+        assert ax.get_xlabel() == "input of the layer"
+        assert ax.get_ylabel().startswith("activation")
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert "inputs seen (X)" in labels and "mean over features (where in range)" in labels
+        assert ax.get_zorder() > hx.get_zorder()            # the curves over the bars
+    fig = plot_activations(model, n_points=30)
+    assert _twins(fig) == [[], []] and len(fig.axes) == 2
+    assert not any(ax.patches for ax in fig.axes)
+    assert "inputs seen (X)" not in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+
+
+def test_plot_with_data_changes_no_buffer_or_parameter():
+    """The evaluation-mode prefix passes (ranges, then histograms) leave every running
+    statistic (BatchNorm, MaxScale, SLAF) and parameter as it was, on a float32 model given
+    NumPy's default float64 X."""
+    model = Sequential(Dense(2, 5, rng=0), BatchNorm(5), MaxScale(5), SLAF(5, 3, rng=1),
+                       Dense(5, 3, rng=2), SLAF(3, 4, rng=3))
+    X = np.random.default_rng(3).standard_normal((64, 2))
+    for start in range(0, 64, 16):                          # move the statistics off their init
+        model.forward(X[start:start + 16].astype(np.float32), training=True)
+    before = {k: v.copy() for k, v in {**model.buffers, **model.params}.items()}
+    plot_activations(model, X, n_points=20)
+    slaf_input_histograms(model, X)
+    after = {**model.buffers, **model.params}
+    assert before.keys() == after.keys()
+    assert {"1.running_var", "2.running_max", "3.running_var", "5.running_mean"} <= set(before)
+    for k, v in before.items():
+        np.testing.assert_array_equal(after[k], v, err_msg=k)
+        assert after[k].dtype == np.float32
+
+
+def test_histogram_errors():
+    with pytest.raises(ValueError, match="bins must be >= 1, got 0"):
+        slaf_input_histograms(SLAF(2, 2), np.zeros((3, 2)), bins=0)
+    with pytest.raises(ValueError, match="bins must be >= 1, got 0"):
+        plot_activations(SLAF(2, 2), bins=0)
