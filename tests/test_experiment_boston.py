@@ -88,6 +88,37 @@ def test_monomial_features_are_standardised_without_bias():
     np.testing.assert_allclose(Zte[:, 3], (xte[:, 0] ** 2 - raw.mean()) / raw.std(), rtol=1e-10)
 
 
+# ------------------------------------------------------------------------------ the curves figure
+def _curve(test, train=None):
+    train = [2.0] * len(test) if train is None else train
+    return {f"{k}_{stat}": list(v) for k, v in (("train_rmse", train), ("test_rmse", test))
+            for stat in ("mean", "min", "max")}
+
+
+def test_robust_ylim_cuts_only_epochs_that_would_squash_the_axis():
+    test = [1e4] + [5.0 - 0.01 * i for i in range(199)]      # the SLNN's first test epoch
+    lo, hi, clipped = BR.robust_ylim(_curve(test), extra=(2.09, 3.98))
+    assert 5.0 < hi < 100 and lo < 2.0
+    assert clipped == [("test", 1e4, 1)]
+    spiky = [5.0] * 150 + [40.0] * 50                          # high, but a quarter of the run
+    lo, hi, clipped = BR.robust_ylim(_curve(spiky))
+    assert hi >= 40.0 and clipped == []
+
+
+def test_curves_figure_labels_its_reference_lines_and_says_what_it_cut(tmp_path):
+    test = [1e4] + [5.0] * 29
+    rows = {"slnn": {"label": "SLNN", "paper_train": 2.09, "paper_test": 3.98,
+                     "seeds": [0, 1], "n_diverged": 0}}
+    fig = BR.curves_figure({"slnn": _curve(test)}, rows, tmp_path / "c.png", lr_drop_epoch=20)
+    ax = fig.axes[0]
+    labels = {line.get_label(): line for line in ax.lines}
+    assert list(labels["lr drop after epoch 20"].get_xdata()) == [20.5, 20.5]  # 1-based epochs
+    assert list(labels["paper train 2.09"].get_ydata()) == [2.09, 2.09]
+    assert "paper test 3.98" in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert ax.get_ylim()[1] < 100                               # the 1e4 epoch does not squash
+    assert "test up to 1e+04 (epoch 1)" in ax.get_title() and "cut" in ax.get_ylabel()
+
+
 # ------------------------------------------------------------------------------ the quick run
 @pytest.mark.data
 def test_quick_run_writes_every_row(tmp_path):

@@ -77,15 +77,52 @@ def markdown_table(rows: dict) -> str:
     return "\n".join(lines)
 
 
-def curves_figure(curves: dict, rows: dict, path, lr_drop_epoch: int | None = None) -> None:
-    """Train / test RMSE per epoch (mean over seeds, band min to max), from the saved curves;
-    a dotted line at ``lr_drop_epoch`` on the SLNN panel (its rate schedule)."""
+YLIM_PERCENTILE = 99        # a curve's axis may end at this percentile of the band's top ...
+YLIM_SQUASH = 10.0          # ... when the band's maximum lies more than this factor above it
+
+
+def robust_ylim(curve: dict, extra=(), percentile: float = YLIM_PERCENTILE,
+                squash: float = YLIM_SQUASH):
+    """Log-axis limits that a few huge epochs cannot squash: (lo, hi, clipped).
+
+    Let q be the ``percentile``-th percentile over epochs of the band tops (``*_max``) of the
+    train and test curves. If their maximum is more than ``squash`` times q (a few epochs would
+    push the rest into the bottom of the axis), ``hi`` = q, else ``hi`` = the maximum; ``lo`` is
+    the lowest band bottom; both widened by 15 % and to cover ``extra`` (the paper's lines).
+    ``clipped`` lists, per curve that goes above ``hi``, its name, its maximum and the (1-based)
+    epoch of that maximum, for the panel to say so.
+    """
+    tops = np.concatenate([np.asarray(curve[f"{k}_max"], dtype=np.float64)
+                           for k in ("train_rmse", "test_rmse")])
+    bottoms = [min(curve[f"{k}_min"]) for k in ("train_rmse", "test_rmse")]
+    extra = [v for v in extra if v is not None]
+    # method="lower": a value of the band, not one interpolated towards the outlier (short runs)
+    q = float(np.percentile(tops, percentile, method="lower"))
+    hi = max([q if tops.max() > squash * q else float(tops.max()), *extra]) * 1.15
+    lo = min([*bottoms, *extra]) / 1.15
+    clipped = []
+    for key in ("train_rmse", "test_rmse"):
+        top = np.asarray(curve[f"{key}_max"], dtype=np.float64)
+        if top.max() > hi:
+            clipped.append((key.split("_")[0], float(top.max()), int(top.argmax()) + 1))
+    return lo, hi, clipped
+
+
+def curves_figure(curves: dict, rows: dict, path, lr_drop_epoch: int | None = None):
+    """Train / test RMSE per epoch (mean over seeds, band min to max), from the saved curves.
+
+    The paper's numbers are dashed lines, labelled. ``lr_drop_epoch`` (0-based, as in
+    :class:`slaf_np.train.optim.StepSchedule`) draws a labelled dotted line on the SLNN panel
+    where its rate drops. A log axis whose few top epochs would squash the rest (the SLNN's test
+    RMSE starts near 1e4) ends at the ``YLIM_PERCENTILE``-th percentile of the band
+    (:func:`robust_ylim`), and the panel says what it cut. Returns the Figure.
+    """
     from matplotlib.figure import Figure
 
     from ..utils import save_figure
 
     kinds = [k for k in ("nn", "slnn", "lr_sgd") if curves.get(k)]
-    fig = Figure(figsize=(4.4 * max(1, len(kinds)), 3.8), layout="constrained")
+    fig = Figure(figsize=(4.4 * max(1, len(kinds)), 4.0), layout="constrained")
     axes = fig.subplots(1, max(1, len(kinds)), squeeze=False)[0]
     for ax, kind in zip(axes, kinds, strict=False):
         c, r = curves[kind], rows[kind]
@@ -94,18 +131,28 @@ def curves_figure(curves: dict, rows: dict, path, lr_drop_epoch: int | None = No
             ep = np.arange(1, len(m) + 1)
             ax.plot(ep, m, color=color, lw=0.8, label=key.split("_")[0])
             ax.fill_between(ep, c[f"{key}_min"], c[f"{key}_max"], color=color, alpha=0.2, lw=0)
-        for v, color in ((r["paper_train"], "tab:blue"), (r["paper_test"], "tab:orange")):
-            ax.axhline(v, color=color, ls="--", lw=0.8)
+        for name, color in (("train", "tab:blue"), ("test", "tab:orange")):
+            v = r[f"paper_{name}"]
+            if v is not None:
+                ax.axhline(v, color=color, ls="--", lw=0.8, label=f"paper {name} {v:g}")
         if kind == "slnn" and lr_drop_epoch is not None and len(m) > lr_drop_epoch:
-            ax.axvline(lr_drop_epoch, color="grey", ls=":", lw=0.8)
+            ax.axvline(lr_drop_epoch + 0.5, color="grey", ls=":", lw=0.8,
+                       label=f"lr drop after epoch {lr_drop_epoch}")
         ax.set_yscale("log")
+        lo, hi, clipped = robust_ylim(c, (r["paper_train"], r["paper_test"]))
+        ax.set_ylim(lo, hi)
+        cut = (f"\naxis cut at the {YLIM_PERCENTILE}th percentile of the band; above it: "
+               + "; ".join(f"{name} up to {top:.3g} (epoch {e})" for name, top, e in clipped)
+               if clipped else "")
         ax.set_xlabel("epoch")
-        ax.set_ylabel("RMSE ($1000s)")
-        ax.set_title(f"{r['label']}: {len(r['seeds']) - r['n_diverged']} seed(s)", fontsize=10)
-        ax.legend(fontsize=8, title="dashed: paper", title_fontsize=7)
+        ax.set_ylabel("RMSE ($1000s), log scale" + (", cut (see title)" if clipped else ""))
+        ax.set_title(f"{r['label']}: {len(r['seeds']) - r['n_diverged']} seed(s){cut}",
+                     fontsize=10 if not clipped else 8)
+        ax.legend(fontsize=7, loc="best")
     fig.suptitle("Boston Housing learning curves: mean over seeds, band min-max (train: "
                  "training-mode batches; test: evaluation mode)", fontsize=9)
     save_figure(fig, path)
+    return fig
 
 
 def _diff(r) -> str:
