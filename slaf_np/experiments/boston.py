@@ -332,7 +332,11 @@ def run(ctx) -> dict:
               "lls": {"alpha": LASSO_ALPHA, "tol": LASSO_TOL,
                       "authors_sweeps": q["lasso_sweeps"] if q else LASSO_AUTHORS_SWEEPS,
                       "check_every": LASSO_CHECK_EVERY},
-              "ridge": {"alphas": RIDGE_ALPHAS, "folds": RIDGE_FOLDS}}
+              "ridge": {"alphas": RIDGE_ALPHAS, "folds": RIDGE_FOLDS, "fold_seed": ctx.seed},
+              "seed_rule": "each NN, SLNN and LR-SGD run: default_rng(its seed) for the "
+                           "initialisation and the batch order; ridge's CV folds: "
+                           "default_rng(fold_seed); the split is Keras's fixed one, lasso and "
+                           "ridge draw nothing else"}
     result = {"config": config, "paper": PAPER, "rows": rows, "curves": curves,
               "expand": rows["slnn"].get("expand"), "table_markdown": table,
               "discussion": notes}

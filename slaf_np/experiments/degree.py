@@ -149,7 +149,8 @@ def train_one(data: dict, degree: int, normalize: bool, seed: int) -> dict:
     from ..train.calibration import recalibrate
     from ..train.optim import Adam
 
-    rng = np.random.default_rng([seed, degree, int(normalize)])
+    rng_seed = [seed, degree, int(normalize)]
+    rng = np.random.default_rng(rng_seed)
     model = build(degree, normalize, rng)
     (Xtr, ytr), (Xte, yte) = data["train"], data["test"]
     reason, curve = None, []
@@ -182,7 +183,8 @@ def train_one(data: dict, degree: int, normalize: bool, seed: int) -> dict:
         out["test_error"] = _safe_evaluate(model, Xte, yte, data)
     if reason is None and not math.isfinite(out["test_error"]):
         reason = "the recalibrated test metric is non-finite"
-    return {"degree": degree, "normalize": normalize, "seed": seed, "diverged": reason is not None,
+    return {"degree": degree, "normalize": normalize, "seed": seed, "rng_seed": rng_seed,
+            "diverged": reason is not None,
             "reason": reason, **out, "final_train_loss": curve[-1] if curve else math.nan,
             "epochs_done": len(curve), "train_loss": curve,
             "seconds": round(time.perf_counter() - t0, 2)}
@@ -284,7 +286,8 @@ def run(ctx) -> dict:
     seeds = [ctx.seed + i for i in range(n_seeds)]
     tasks = {}
     for t, task in enumerate(TASKS):
-        data = make_task(task, np.random.default_rng([ctx.seed, t]), ctx.quick)
+        data_seed = [ctx.seed, t]
+        data = make_task(task, np.random.default_rng(data_seed), ctx.quick)
         ctx.log(f"== {task}: {len(data['train'][0])} train / {len(data['test'][0])} test, "
                 f"{data['epochs']} epochs, batch {BATCH}, Adam lr {LR}, seeds {seeds}, "
                 f"constant-predictor loss {data['baseline_loss']:.4g}")
@@ -306,11 +309,16 @@ def run(ctx) -> dict:
                     f"{s['best_test_error']:.4g}); divergence begins at k = "
                     f"{s['first_degree_with_divergence']}, all runs diverge from k = "
                     f"{s['first_degree_all_diverged']}")
-        tasks[task] = {"metric": data["metric"], "loss": data["loss"], "epochs": data["epochs"],
+        tasks[task] = {"data_seed": data_seed, "metric": data["metric"], "loss": data["loss"],
+                       "epochs": data["epochs"],
                        "n_train": len(data["train"][0]), "n_test": len(data["test"][0]),
                        "baseline_loss": data["baseline_loss"], "n_seeds": n_seeds,
                        "runs": runs, "aggregate": agg, "summary": summ}
-    results = {"config": {"degrees": list(degrees), "seeds": seeds, "width": WIDTH, "lr": LR,
+    results = {"config": {"degrees": list(degrees), "seeds": seeds,
+                          "seed_rule": "data: default_rng(task's data_seed = [seed, task index]); "
+                                       "each run: default_rng(its rng_seed = [seed, degree, "
+                                       "normalize]) for the initialisation and the batch order",
+                          "width": WIDTH, "lr": LR,
                           "batch": BATCH, "optimizer": "Adam (no clipping, no weight decay)",
                           "explode_factor": EXPLODE_FACTOR,
                           "spirals_n_per_class": (QUICK["spirals_n_per_class"] if ctx.quick

@@ -65,6 +65,10 @@ EPOCHS, BATCH = 15, 256
 LRS = (1e-3, 1e-2)  # the first is the headline column
 N_PER_CLASS = 100_000
 CLIP_GC = 1.0
+SHOW_SEED = 0       # which validation points the boundary panels draw
+SEED_RULE = ("data: default_rng(data_seed) (the run's seed), split 80/20 by the same generator; "
+             "each model: default_rng(its seed) for the initialisation and the batch order; "
+             "panel points: default_rng(show_seed)")
 
 
 def build(routine: str, rng: np.random.Generator, width: int = WIDTH, degree: int = DEGREE):
@@ -150,7 +154,7 @@ def save_boundaries(path, panels: dict, n: int = 200, n_points: int = 2000) -> N
         g = np.linspace(-extent, extent, n)
         gx, gy = np.meshgrid(g, g)
         grid = np.column_stack([gx.ravel(), gy.ravel()]).astype(model.dtype)
-        show = np.random.default_rng(0).permutation(len(Xva))[:n_points]
+        show = np.random.default_rng(SHOW_SEED).permutation(len(Xva))[:n_points]
         arrays.update({f"{key}__grid": (predict(model, grid).reshape(n, n) > 0).astype(np.uint8),
                        f"{key}__extent": np.float64(extent), f"{key}__x": Xva[show],
                        f"{key}__y": yva[show]})
@@ -251,7 +255,9 @@ def _common_protocol(ctx) -> dict:
     ctx.log("\n".join(table))
     return {"config": {"n_per_class": N_PER_CLASS, "epochs": EPOCHS, "batch": BATCH,
                        "lrs": LRS, "headline_lr": LRS[0], "width": WIDTH, "degree": DEGREE,
-                       "clip_gc": CLIP_GC, "seeds": seeds, "metric": "validation accuracy %, "
+                       "clip_gc": CLIP_GC, "seeds": seeds, "data_seed": ctx.seed,
+                       "show_seed": SHOW_SEED, "seed_rule": SEED_RULE,
+                       "metric": "validation accuracy %, "
                        "evaluation mode after recalibrate(model, X_train)"},
             "rows": rows, "table_markdown": "\n".join(table)}
 

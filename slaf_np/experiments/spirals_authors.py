@@ -38,6 +38,8 @@ import numpy as np
 from .spirals import (
     PAPER,
     ROUTINES,
+    SEED_RULE,
+    SHOW_SEED,
     boundary_figure,
     build,
     median_index,
@@ -168,7 +170,9 @@ def as_the_authors_ran_it(ctx) -> dict:
                      f"| {row['val_acc_recalibrated_mean']:.1f} +- "
                      f"{row['val_acc_recalibrated_std']:.1f} | {PAPER[r]} |")
     ctx.log("\n".join(table))
-    return {"config": {"epochs": EPOCHS, "seeds": seeds, "metric": "validation accuracy %, "
+    return {"config": {"epochs": EPOCHS, "seeds": seeds, "data_seed": ctx.seed,
+                       "show_seed": SHOW_SEED, "seed_rule": SEED_RULE,
+                       "metric": "validation accuracy %, "
                        "evaluation mode with the running statistics as trained (as the "
                        "scripts); val_acc_recalibrated_*: after recalibrate(model, X_train)"},
             "rows": rows, "table_markdown": "\n".join(table)}

@@ -49,7 +49,8 @@ def demo(ctx) -> dict:
     path = ctx.path("_demo.png")
     _figure(model, data, acc, poly, path)
     ctx.log(f"figure: {path}")
-    return {"setting": dataclasses.asdict(setting), "seed": ctx.seed, "val_acc": acc,
+    return {"setting": dataclasses.asdict(setting), "seed": ctx.seed, "data_seed": ctx.seed,
+            "val_acc": acc,
             "n_train": len(Xtr), "n_val": len(Xva), "history": hist.to_dict(),
             "polynomial": {"degree": poly.degree, "n_terms": poly.n_terms,
                            "max_abs_diff_val": diff, "max_abs_logit_val": scale},
