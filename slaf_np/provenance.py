@@ -52,6 +52,11 @@ def git_state(package_dir: str | os.PathLike = _PACKAGE_DIR) -> dict:
     package runs from a source checkout, not from an installed copy; otherwise, and when git is
     missing or fails, both values are None.
 
+    Parameters
+    ----------
+    package_dir : path-like
+        The package's folder (default: this package's).
+
     Returns
     -------
     dict
