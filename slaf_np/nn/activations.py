@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..approx import sigmoid
-from .base import Module, check_grad, check_input, check_range
+from .base import Module, check_grad, check_input, check_range, require_forward
 
 __all__ = ["Identity", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "SiLU", "ELU", "sigmoid"]
 
@@ -35,6 +35,7 @@ class _Elementwise(Module):
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
+        require_forward(self, dy)
         check_grad(self, dy, self._shape)
         return (dy * self._df(self._cache)).astype(dy.dtype, copy=False)
 
@@ -49,6 +50,7 @@ class Identity(_Elementwise):
         return 1
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
+        require_forward(self, dy)
         check_grad(self, dy, self._shape)
         return dy
 

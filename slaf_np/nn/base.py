@@ -239,4 +239,4 @@ def as_rng(rng) -> np.random.Generator:
     if rng is None or isinstance(rng, (int, np.integer)):
         return np.random.default_rng(rng)
     raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, "
-                    f"got {type(rng).__name__}")
+                    f"got {rng!r} ({type(rng).__name__})")

@@ -9,7 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Module, as_rng, check_float_dtype, check_grad, check_input, check_positive_int
+from .base import (
+    Module,
+    as_rng,
+    check_float_dtype,
+    check_grad,
+    check_input,
+    check_positive_int,
+    require_forward,
+)
 
 INITS = ("he", "glorot")
 
@@ -60,6 +68,7 @@ class Dense(Module):
         self._zeroed = True  # the next backward may write its gradients instead of adding them
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
+        require_forward(self, dy)
         x = self._cache
         check_grad(self, dy, (x.shape[0], self.out_features))
         gW, gb = self.grads["W"], self.grads["b"]

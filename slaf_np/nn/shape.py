@@ -19,6 +19,7 @@ class Flatten(Module):
         return x.reshape(x.shape[0], -1)
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
+        require_forward(self, dy)
         shape = self._cache
         check_grad(self, dy, (shape[0], int(np.prod(shape[1:]))))
         return dy.reshape(shape)
@@ -46,7 +47,7 @@ class Reshape(Module):
         super().__init__()
         try:
             shape = tuple(int(s) for s in shape)
-        except TypeError:
+        except (TypeError, ValueError):
             raise TypeError(f"Reshape: shape must be a tuple of ints, got {shape!r}") from None
         if not shape or any(s == 0 or s < -1 for s in shape) or shape.count(-1) > 1:
             raise ValueError(f"Reshape: shape must hold positive sizes (at most one -1), "
