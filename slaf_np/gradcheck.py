@@ -44,9 +44,33 @@ def _require_f64(*arrays) -> None:
                             f"use model.astype(np.float64)")
 
 
+def _check_settings(where: str, eps: float, atol: float, rtol: float,
+                    n_directions: int | None = None) -> None:
+    """Refuse settings under which a check would pass without checking (``eps = 0`` gives 0/0,
+    no directions compare nothing)."""
+    for name, value, positive in (("eps", eps, True), ("atol", atol, False),
+                                  ("rtol", rtol, False)):
+        ok = isinstance(value, (int, float, np.floating, np.integer)) and np.isfinite(value) and (
+            value > 0 if positive else value >= 0)
+        if not ok:
+            raise ValueError(f"{where}: {name} must be a finite number "
+                             f"{'> 0' if positive else '>= 0'}, got {value!r}")
+    if n_directions is not None and (isinstance(n_directions, bool) or not isinstance(
+            n_directions, (int, np.integer)) or n_directions < 1):
+        raise ValueError(f"{where}: n_directions must be an integer >= 1, got {n_directions!r}")
+
+
 def _compare(analytic, numeric, label: str, atol: float, rtol: float) -> tuple[float, str]:
     analytic = np.asarray(analytic, np.float64)
     numeric = np.asarray(numeric, np.float64)
+    finite = np.isfinite(analytic) & np.isfinite(numeric)
+    if not finite.all():  # NaN compares false with every tolerance: it would pass silently
+        i = int(np.argmin(finite.reshape(-1)))
+        idx = np.unravel_index(i, analytic.shape) if analytic.ndim else ()
+        raise GradcheckError(
+            f"{label}: non-finite gradient at index {tuple(int(j) for j in idx)}: "
+            f"analytic {analytic.flat[i]!r}, numeric {numeric.flat[i]!r}"
+        )
     err = np.abs(analytic - numeric)
     scale = np.maximum(np.abs(analytic), np.abs(numeric))
     excess = err - (atol + rtol * scale)
@@ -102,6 +126,7 @@ def check_jacobian(layer, x: np.ndarray, training: bool = True, eps: float = 1e-
     The analytic Jacobian is assembled row by row: for each output entry i, backward with
     ``dy = e_i`` gives row i of ``dy/dx`` and of each ``dy/dparam``.
     """
+    _check_settings("check_jacobian", eps, atol, rtol)
     x = np.array(x, dtype=np.float64)
     _require_f64(x, *layer.params.values())
     saved = _Saved(layer)
@@ -145,6 +170,7 @@ def check_directional(layer, x: np.ndarray, rng: np.random.Generator, training: 
     input and parameter), compares ``<J^T u, v>`` from one backward pass with the central difference
     of ``u . f`` along ``v``.
     """
+    _check_settings("check_directional", eps, atol, rtol, n_directions)
     x = np.array(x, dtype=np.float64)
     _require_f64(x, *layer.params.values())
     saved = _Saved(layer)
@@ -201,8 +227,13 @@ def check_model(model, X: np.ndarray, y: np.ndarray, loss, training: bool = True
 
     ``loss`` is a callable returning ``(value, dlogits)`` (as in :mod:`slaf_np.train.losses`). With
     ``n_directions=None`` every packed coordinate is differenced (use on small models); otherwise
-    that many random directions are checked.
+    that many random directions are checked. ``loss`` may also be the name of a built-in loss.
     """
+    _check_settings("check_model", eps, atol, rtol, n_directions)
+    if isinstance(loss, str):
+        from .train.losses import get_loss
+
+        loss = get_loss(loss)
     X = np.asarray(X)
     params = model.params
     _require_f64(X, *params.values())
