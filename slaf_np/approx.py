@@ -299,7 +299,11 @@ def fit_activation(f, degree: int, basis: str = "chebyshev", interval=(-1.0, 1.0
         raise ValueError(f"fit_activation: degree must be >= 1, got {degree!r}")
     if not bases.get_basis(basis).polynomial:
         raise ValueError(f"fit_activation: basis {basis!r} is not a polynomial basis")
-    lo, hi = map(float, interval)
+    try:
+        lo, hi = map(float, interval)
+    except (TypeError, ValueError):
+        raise ValueError(f"fit_activation: interval must be a pair (lo, hi), got "
+                         f"{interval!r}") from None
     if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
         raise ValueError(f"fit_activation: interval must be finite with lo < hi, got {interval!r}")
     m, h = (lo + hi) / 2, (hi - lo) / 2

@@ -96,12 +96,21 @@ def load_cifar10(data_dir: str | os.PathLike | None = None,
 
 def to_nchw(x: np.ndarray) -> np.ndarray:
     """(N, H, W, C) -> contiguous (N, C, H, W)."""
-    return np.ascontiguousarray(np.asarray(x).transpose(0, 3, 1, 2))
+    x = np.asarray(x)
+    if x.ndim != 4:
+        raise ValueError(f"to_nchw: expected images of shape (N, H, W, C), got shape {x.shape}")
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
 
 def boston_split(table: np.ndarray, seed: int = 113, test_split: float = 0.2) -> tuple[XY, XY]:
     """Keras' ``boston_housing.load_data`` split: shuffle the row indices with
     ``np.random.RandomState(seed).shuffle``, first ``int(n * (1 - test_split))`` rows train."""
+    table = np.asarray(table)
+    if table.ndim != 2 or table.shape[1] != 14:
+        raise ValueError(f"boston_split: expected the Boston table of shape (N, 14) (13 features "
+                         f"and the target), got shape {table.shape}")
+    if not 0 < test_split < 1:
+        raise ValueError(f"boston_split: test_split must be in (0, 1), got {test_split!r}")
     x, y = table[:, :13], table[:, 13]
     indices = np.arange(len(x))
     np.random.RandomState(seed).shuffle(indices)

@@ -11,6 +11,19 @@ import numpy as np
 from ._common import XY
 
 
+def _check_count(where: str, name: str, value, least: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+        raise ValueError(f"{where}: {name} must be an integer >= {least}, got {value!r}")
+
+
+def _check_scale(where: str, **values) -> None:
+    """Each value a finite number >= 0 (a noise level, a number of turns)."""
+    for name, value in values.items():
+        if not (isinstance(value, (int, float, np.integer, np.floating))
+                and not isinstance(value, bool) and np.isfinite(value) and value >= 0):
+            raise ValueError(f"{where}: {name} must be a finite number >= 0, got {value!r}")
+
+
 def two_spirals(n_per_class: int, rng: np.random.Generator, noise: float = 0.1,
                 turns: float = 2.0, inner_half: bool = False) -> XY:
     """The authors' two-spirals generator (docs/paper.md section 4).
@@ -40,6 +53,8 @@ def two_spirals(n_per_class: int, rng: np.random.Generator, noise: float = 0.1,
         x float64 (2 m, 2) with class 0 first; y int64 (2 m,) in {0, 1}; m = ``n_per_class``, or
         ``n_per_class // 2`` with ``inner_half``.
     """
+    _check_count("two_spirals", "n_per_class", n_per_class, 2 if inner_half else 1)
+    _check_scale("two_spirals", noise=noise, turns=turns)
     rng = np.random.default_rng(rng)
     n = np.sqrt(rng.random(n_per_class)) * 780 * 2 * np.pi / 360
     x0 = -np.cos(turns * n) * n + noise * rng.random(n_per_class)
@@ -90,6 +105,9 @@ def sparse_polynomial(n: int, d: int, degree: int, n_terms: int, rng: np.random.
     PolynomialData
         x (n, d) float64, y (n,) float64, exponents (n_terms, d) int64, coef (n_terms,) float64.
     """
+    _check_count("sparse_polynomial", "n", n)
+    _check_count("sparse_polynomial", "d", d)
+    _check_scale("sparse_polynomial", noise=noise)
     available = math.comb(d + degree, degree) - 1
     if degree < 1 or not 1 <= n_terms <= available:
         raise ValueError(f"sparse_polynomial: need degree >= 1 and 1 <= n_terms <= {available} "
@@ -119,6 +137,9 @@ def smooth_regression(n: int, d: int, rng: np.random.Generator, noise: float = 0
 
     with epsilon standard normal and sigma = ``noise``. Returns x (n, d), y (n,), float64.
     """
+    _check_count("smooth_regression", "n", n)
+    _check_count("smooth_regression", "d", d)
+    _check_scale("smooth_regression", noise=noise)
     rng = np.random.default_rng(rng)
     x = rng.uniform(-2.0, 2.0, (n, d))
     y = np.sin(x).sum(axis=1) + 0.5 * np.exp(-(x ** 2).sum(axis=1) / d)
