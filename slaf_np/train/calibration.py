@@ -35,7 +35,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ..nn.base import Module
+from ..nn.base import Module, check_positive_int
 from .evaluation import _prepare
 
 __all__ = ["recalibrate", "statistic_layers", "layer_inputs"]
@@ -80,11 +80,14 @@ def recalibrate(model: Module, X: np.ndarray, batch_size: int = 1024) -> Module:
     model
         The same object, recalibrated in place.
     """
-    if batch_size < 1:
-        raise ValueError(f"recalibrate: batch_size must be >= 1, got {batch_size}")
+    batch_size = check_positive_int(batch_size, "batch_size", "recalibrate")
     X, _ = _prepare(model, X, where="recalibrate")
     if len(X) == 0:
         raise ValueError("recalibrate: X is empty")
-    for layer in statistic_layers(model):
+    layers = statistic_layers(model)
+    if len(X) == 1 and layers:  # as in training: one row would give every variance 0
+        raise ValueError("recalibrate: X has 1 row; the statistics need at least 2 (pass the "
+                         "training set, or a sample of it)")
+    for layer in layers:
         layer.calibrate(layer_inputs(model, layer, X, batch_size))
     return model

@@ -21,7 +21,14 @@ def _model_dtype(model, X: np.ndarray) -> np.dtype:
 
 
 def _prepare(model, X, y=None, where="fit"):
+    if not callable(getattr(model, "forward", None)):
+        raise TypeError(f"{where}: model must be a slaf_np Module (e.g. a Sequential of layers), "
+                        f"got {type(model).__name__}")
+    given = X
     X = np.asarray(X)
+    if X.dtype.kind not in "biuf":  # None, strings, objects: np.asarray gives no number array
+        raise TypeError(f"{where}: X must be a numeric array, got {type(given).__name__} of "
+                        f"dtype {X.dtype}; pass a float array (N, ...)")
     X = np.ascontiguousarray(X, dtype=_model_dtype(model, X))
     if not np.isfinite(X).all():
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(X))[0])
@@ -71,6 +78,8 @@ def _check_targets(model, X: np.ndarray, y: np.ndarray, loss, metric, where: str
         # an untrained model may overflow on raw inputs (its running statistics are still the
         # initial 0 and 1; training uses batch statistics): take the shape from the layers
         out_shape = model.output_shape(X[:1].shape)
+    except (TypeError, ValueError) as e:  # a layer refuses the input: say which call and array
+        raise type(e)(f"{where}: X (shape {X.shape}) does not suit the model: {e}") from None
     zeros = np.zeros((len(X), *out_shape[1:]), dtype=X.dtype)
     loss_fn = get_loss(loss)
     name = getattr(loss_fn, "__name__", "loss")

@@ -91,8 +91,11 @@ class StepSchedule:
         try:
             ms = [(int(t), float(r)) for t, r in milestones]
         except (TypeError, ValueError):
+            hint = (f"; for a dict pass list(milestones.items()), e.g. "
+                    f"{list(milestones.items())!r:.60}" if isinstance(milestones, dict) else
+                    ", e.g. [(0, 1e-2), (3000, 1e-3)]")
             raise TypeError(f"StepSchedule: milestones must be (start, rate) pairs, got "
-                            f"{milestones!r}") from None
+                            f"{milestones!r}{hint}") from None
         if not ms or ms[0][0] != 0:
             raise ValueError(f"StepSchedule: the first milestone must start at 0, got "
                              f"{milestones!r}")
