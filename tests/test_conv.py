@@ -2,12 +2,17 @@
 geometries (odd sides, stride 2, padding, 1x1 kernels, a batch of one), a negative control, the
 numba kernels against their NumPy twin, save/load, and the errors bad arguments get."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 
 from slaf_np.gradcheck import GradcheckError, check_directional, check_jacobian, check_model
-from slaf_np.kernels import conv_numpy
+from slaf_np.kernels import conv, conv_numpy
 from slaf_np.nn import Conv2D, Dense, Flatten, Sequential, Tanh
 from slaf_np.train.losses import mse
 from tests.strategies import conv_geometries, seeds
@@ -190,3 +195,90 @@ def test_numpy_twin_lowering_is_a_transpose_pair():
     c = rng.standard_normal(cols.shape)
     back = conv_numpy.col2im(c, x.shape, 3, 2, 2, 1, 2)
     np.testing.assert_allclose(np.sum(cols * c), np.sum(x * back), rtol=1e-12)
+
+
+# -- the numba kernels against their NumPy twin ------------------------------------------------
+def _pads(layer):
+    return layer.stride, *layer.pad
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 2e-5)])
+@given(geometry=conv_geometries(max_n=5, max_c=4, max_o=4, max_k=4, max_side=9), seed=seeds,
+       need_dx=st.booleans())
+def test_kernels_match_numpy_twin(dtype, tol, geometry, seed, need_dx):
+    kwargs, shape = geometry
+    layer = make(kwargs, seed)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype(dtype)
+    W, b = layer.params["W"].astype(dtype), layer.params.get("b")
+    b = None if b is None else b.astype(dtype)
+    y = conv.forward(x, W, b, *_pads(layer))
+    np.testing.assert_allclose(y, conv_numpy.forward(x, W, b, *_pads(layer)), rtol=tol, atol=tol)
+    assert y.dtype == dtype
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    got = conv.backward(dy, x, W, *_pads(layer), need_dx=need_dx)
+    want = conv_numpy.backward(dy, x, W, *_pads(layer), need_dx=need_dx)
+    for name, g, w in zip(("dx", "dW", "db"), got, want, strict=True):
+        if w is None:
+            assert g is None
+            continue
+        assert g.dtype == dtype and g.shape == w.shape, name
+        np.testing.assert_allclose(g, w, rtol=tol, atol=tol * 10, err_msg=name)
+
+
+def test_threaded_kernels_equal_one_thread():
+    """Samples go to threads in fixed groups and dW is summed group by group in order, so any
+    thread count gives bit-identical results."""
+    import numba
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("one thread only: nothing to compare")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 4, 12, 12)).astype(np.float32)
+    assert conv.threads_for(64 * 36 * 36) > 1                         # work above the threshold
+    W = rng.standard_normal((5, 4, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(5).astype(np.float32)
+    dy = rng.standard_normal((64, 5, 6, 6)).astype(np.float32)
+    results = []
+    previous = numba.get_num_threads()
+    try:
+        for threads in (1, 2):
+            numba.set_num_threads(threads)
+            results.append((conv.forward(x, W, b, 2, 1, 1), *conv.backward(dy, x, W, 2, 1, 1)))
+    finally:
+        numba.set_num_threads(previous)
+    for one, two in zip(*results, strict=True):
+        np.testing.assert_array_equal(one, two)
+
+
+_NO_JIT_SCRIPT = r"""
+import numpy as np
+import numba
+assert numba.config.DISABLE_JIT
+from slaf_np.kernels import conv, conv_numpy
+from slaf_np.nn import Conv2D
+from slaf_np.gradcheck import check_jacobian
+rng = np.random.default_rng(0)
+for stride, ph, pw in ((1, 1, 0), (2, 0, 2)):
+    x, W, b = rng.standard_normal((3, 2, 6, 5)), rng.standard_normal((3, 2, 3, 2)), np.ones(3)
+    y = conv.forward(x, W, b, stride, ph, pw)
+    assert np.allclose(y, conv_numpy.forward(x, W, b, stride, ph, pw))
+    dy = rng.standard_normal(y.shape)
+    for u, w in zip(conv.backward(dy, x, W, stride, ph, pw),
+                    conv_numpy.backward(dy, x, W, stride, ph, pw)):
+        assert np.allclose(u, w)
+check_jacobian(Conv2D(2, 2, 3, stride=2, padding=1, rng=0, dtype=np.float64),
+               rng.standard_normal((2, 2, 5, 4)))
+print("ok")
+"""
+
+
+def test_kernels_without_jit():
+    """The kernels run as plain Python under NUMBA_DISABLE_JIT=1 and still agree with the twins."""
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    out = subprocess.run([sys.executable, "-c", _NO_JIT_SCRIPT], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().endswith("ok")

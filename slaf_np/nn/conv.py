@@ -44,7 +44,7 @@ PADDINGS = ("same", "valid")
 
 def _kernels():
     """:mod:`slaf_np.kernels.conv`, imported on first use (importing the layers stays fast)."""
-    from ..kernels import conv_numpy as kernels
+    from ..kernels import conv as kernels
 
     return kernels
 
