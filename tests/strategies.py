@@ -279,3 +279,23 @@ def conv_geometries(draw, max_n: int = 3, max_c: int = 3, max_o: int = 3, max_k:
     kwargs = {"in_channels": c, "out_channels": o, "kernel_size": (kh, kw), "stride": stride,
               "padding": padding, "bias": draw(st.booleans())}
     return kwargs, (draw(st.integers(1, max_n)), c, h, w)
+
+
+# -- expand on images (tests/test_expand_conv.py) -----------------------------------------------
+@st.composite
+def avgpool_geometries(draw, max_c: int = 2, max_out: int = 3, max_side: int = 6):
+    """AvgPool2D arguments and a per-sample image shape they fit: ``(kwargs, (C, H, W))`` with
+    size 1..3, stride 1..3 (overlapping, touching or spaced windows), padding an int below the
+    size (the image then drawn so that the windows tile it), "valid" or "same"."""
+    size, stride = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    padding = draw(st.sampled_from([*range(size), "valid", "same"]))
+    sides = []
+    for _ in range(2):
+        if isinstance(padding, int):     # (side + 2 p - size) = (out - 1) stride, side >= 1
+            low = max(1, 1 - (size - 2 * padding - 1) // stride)
+            out = draw(st.integers(low, max(low, max_out)))
+            sides.append((out - 1) * stride + size - 2 * padding)
+        else:
+            sides.append(draw(st.integers(size if padding == "valid" else 1, max_side)))
+    kwargs = {"size": size, "stride": stride, "padding": padding}
+    return kwargs, (draw(st.integers(1, max_c)), *sides)

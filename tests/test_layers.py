@@ -34,7 +34,6 @@ from slaf_np.nn import (
 from tests.strategies import (
     away_from_zero,
     dense_shapes,
-    distinct_arrays,
     float64_arrays,
     image_shapes,
     seeds,
@@ -115,15 +114,6 @@ def test_flatten_and_reshape_jacobian(shape, data):
     check_jacobian(Reshape((c * h * w,)), x)
 
 
-@pytest.mark.parametrize("size", [1, 2, 3])
-@given(data=st.data())
-def test_pool_jacobian(size, data):
-    shape = data.draw(image_shapes(size=size))
-    x = data.draw(distinct_arrays(shape))
-    check_jacobian(AvgPool2D(size), x)
-    check_jacobian(MaxPool2D(size), x)
-
-
 @given(shape=dense_shapes(), hidden=small_width, seed=seeds, data=st.data())
 def test_sequential_and_residual_jacobian(shape, hidden, seed, data):
     n, d = shape
@@ -189,36 +179,7 @@ def test_mlp_and_residual_directional():
     check_directional(res, _x((N, D)), np.random.default_rng(1))
 
 
-# -- forward values and shapes of the shape layers ---------------------------------------------
-@given(data=st.data(), size=st.integers(1, 3))
-def test_pool_forward_matches_loops(data, size):
-    shape = data.draw(image_shapes(size=size))
-    x = data.draw(distinct_arrays(shape))
-    n, c, h, w = shape
-    avg = np.zeros((n, c, h // size, w // size))
-    mx = np.zeros_like(avg)
-    for i in range(h // size):
-        for j in range(w // size):
-            win = x[:, :, i * size:(i + 1) * size, j * size:(j + 1) * size]
-            avg[:, :, i, j] = win.mean(axis=(2, 3))
-            mx[:, :, i, j] = win.max(axis=(2, 3))
-    np.testing.assert_allclose(AvgPool2D(size).forward(x), avg, rtol=1e-13, atol=1e-15)
-    pool = MaxPool2D(size)
-    np.testing.assert_array_equal(pool.forward(x), mx)
-    # the gradient goes to the arg-max only: dx is 1 exactly where x equals its window's maximum
-    dx = pool.backward(np.ones_like(mx))
-    at_max = x == np.repeat(np.repeat(mx, size, axis=2), size, axis=3)
-    np.testing.assert_array_equal(dx, at_max.astype(float))
-
-
-def test_max_pool_tie_goes_to_first():
-    x = np.zeros((1, 1, 2, 2), np.float32)
-    pool = MaxPool2D(2)
-    pool.forward(x)
-    dx = pool.backward(np.ones((1, 1, 1, 1), np.float32))
-    np.testing.assert_array_equal(dx[0, 0], [[1, 0], [0, 0]])
-
-
+# -- forward values and shapes of the shape layers (pooling: tests/test_pool.py) ----------------
 @pytest.mark.parametrize("layer, shape, out", [
     (AvgPool2D(2), (None, 3, 8, 6), (None, 3, 4, 3)),
     (MaxPool2D(4), (5, 1, 28, 28), (5, 1, 7, 7)),
@@ -306,13 +267,7 @@ def test_bad_hyperparameters():
         Reshape((-1, -1))
 
 
-def test_pool_shape_errors():
-    with pytest.raises(ValueError, match=r"MaxPool2D: height and width must be multiples of "
-                                         r"size=3 .* got input of shape \(2, 1, 6, 4\)"):
-        MaxPool2D(3).forward(np.zeros((2, 1, 6, 4), np.float32))
-    with pytest.raises(ValueError, match=r"AvgPool2D\.forward: expected an input with 4 "
-                                         r"dimensions, got shape \(2, 8\)"):
-        AvgPool2D(2).forward(np.zeros((2, 8), np.float32))
+def test_reshape_shape_errors():
     with pytest.raises(ValueError, match=r"Reshape: cannot reshape samples of shape \(8,\) "
                                          r"\(8 values\) to \(3, 3\)"):
         Reshape((3, 3)).forward(np.zeros((2, 8), np.float32))

@@ -1,4 +1,5 @@
-"""Containers: :class:`Sequential` (a chain) and :class:`Residual` (``y = x + F(x)``).
+"""Containers: :class:`Sequential` (a chain); :class:`~slaf_np.nn.residual.Residual` (two paths
+summed) builds on the same base.
 
 A container's ``params`` / ``grads`` / ``buffers`` are flat dicts built from its children, keyed
 ``"<index>.<name>"`` (nested containers nest the prefix): read-only views, rebuilt on each access.
@@ -69,7 +70,7 @@ class _Container(Module):
                 return x
             if isinstance(m, _Container) and any(leaf is layer for leaf in m.modules()):
                 return m.input_of(layer, x)
-            x = m.forward(x, training=False)   # a chain (a Residual's one child is its body)
+            x = m.forward(x, training=False)   # a chain (Residual overrides this)
         raise ValueError(f"{self.name}.input_of: {layer!r} is not a layer of this model")
 
     def modules(self):
@@ -145,37 +146,3 @@ class Sequential(_Container):
     def __repr__(self) -> str:
         inner = "\n".join(f"  ({i}) {m!r}".replace("\n", "\n  ") for i, m in enumerate(self.layers))
         return f"Sequential(\n{inner}\n)"
-
-
-class Residual(_Container):
-    """``y = x + F(x)`` with ``F`` a :class:`Sequential` of the given layers (same in/out shape).
-
-    Backward: ``dx = dy + F'(x)^T dy``.
-    """
-
-    def __init__(self, *layers: Module) -> None:
-        super().__init__()
-        self.layers = [Sequential(*layers)]
-
-    @property
-    def body(self) -> Sequential:
-        return self.layers[0]
-
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        y = self.body.forward(x, training=training)
-        if y.shape != x.shape:
-            raise ValueError(
-                f"Residual: the branch maps shape {x.shape} to {y.shape}; a residual sum needs "
-                f"equal shapes"
-            )
-        self._cache = x.shape
-        return x + y
-
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        return dy + self.body.backward(dy)
-
-    def output_shape(self, input_shape: tuple) -> tuple:
-        return tuple(input_shape)
-
-    def __repr__(self) -> str:
-        return "Residual(" + repr(self.body) + ")"

@@ -11,6 +11,7 @@ File layout (an ordinary NumPy ``.npz``, readable without pickle)::
               "architecture": <node>, "extra": <extra with arrays replaced by {"__array__": i}>}
     node   = {"class": "Dense", "config": {...}, "dtype": "float32"}        (a leaf)
            | {"class": "Sequential", "layers": [<node>, ...]}               (a container)
+           | {"class": "Residual", "layers": [...], "shortcut": [<node>, ...]}  (a shortcut)
 
 A leaf is rebuilt as ``LAYERS[class](**config)``, cast with ``astype(dtype)`` and filled with the
 stored arrays, which must match the rebuilt model's keys, shapes and dtypes exactly (so predictions
@@ -69,7 +70,10 @@ def describe(model: Module) -> dict:
                          f"decorate it with slaf_np.nn.register_layer")
     children = _children(model)
     if children is not None:
-        return {"class": name, "layers": [describe(m) for m in children]}
+        node = {"class": name, "layers": [describe(m) for m in children]}
+        if isinstance(model, Residual) and model.shortcut is not None:
+            node["shortcut"] = [describe(m) for m in model.shortcut.layers]
+        return node
     node = {"class": name, "config": model.config()}
     if model.dtype is not None:
         node["dtype"] = np.dtype(model.dtype).name
@@ -92,7 +96,8 @@ def build(node: dict) -> Module:
         raise ValueError(f"load: unknown layer class {name!r}; known: {sorted(LAYERS)}")
     cls = LAYERS[name]
     if "layers" in node:
-        return cls(*[build(child) for child in node["layers"]])
+        shortcut = {"shortcut": [build(c) for c in node["shortcut"]]} if "shortcut" in node else {}
+        return cls(*[build(child) for child in node["layers"]], **shortcut)
     try:
         m = cls(**node.get("config", {}))
     except (TypeError, ValueError) as e:
@@ -277,6 +282,11 @@ def _check_node(node, path, where: str) -> None:
             bad(f"{where}.layers", node["layers"], "a list of layer nodes")
         for i, child in enumerate(node["layers"]):
             _check_node(child, path, f"{where}.layers[{i}]")
+    if "shortcut" in node:
+        if not isinstance(node["shortcut"], list):
+            bad(f"{where}.shortcut", node["shortcut"], "a list of layer nodes")
+        for i, child in enumerate(node["shortcut"]):
+            _check_node(child, path, f"{where}.shortcut[{i}]")
     if not isinstance(node.get("config", {}), dict):
         bad(f"{where}.config", node["config"], "a dict of constructor arguments")
     if "dtype" in node:

@@ -205,15 +205,19 @@ def _sequential(layer, s: ExpansionState, path: str) -> ExpansionState:
 
 
 def _residual(layer, s: ExpansionState, path: str) -> ExpansionState:
+    """``body(x) + shortcut(x)``; the shortcut is ``layers[1]`` when there is one, else x."""
     body = _run([layer.layers[0]], s, f"{path}.")
-    if body.shape != s.shape:
-        raise ValueError(f"expand: {_where(layer, path)} maps shape {s.shape} to {body.shape}")
-    K = max(s.degree, body.degree)
-    return ExpansionState(s.padded(K) + body.padded(K), K, s.shape, s.n_vars)
+    short = _sequential(layer.layers[1], s, f"{path}.1") if len(layer.layers) > 1 else s
+    if body.shape != short.shape:
+        raise ValueError(f"expand: {_where(layer, path)} maps shape {s.shape} to {body.shape} "
+                         f"and {short.shape}")
+    K = max(short.degree, body.degree)
+    return ExpansionState(short.padded(K) + body.padded(K), K, body.shape, s.n_vars)
 
 
 def _body_degree(layer, path: str) -> int:
-    return max(1, _degree(list(layer.layers[0].layers), f"{path}.0."))
+    """The larger degree bound of the two paths (the identity shortcut has degree 1)."""
+    return max(1, *(_degree(list(p.layers), f"{path}.{i}.") for i, p in enumerate(layer.layers)))
 
 
 for _name, _fn in (("Dense", _dense), ("BatchNorm", _batchnorm), ("Identity", _same),
