@@ -289,7 +289,7 @@ def test_backward_errors():
 
 
 def test_container_errors():
-    with pytest.raises(TypeError, match=r"Sequential: layer 1 is a str, not a Module"):
+    with pytest.raises(TypeError, match=r"Sequential: layer 1 is '.*' \(a str\), not a Module"):
         Sequential(Dense(2, 2), "relu")
     with pytest.raises(ValueError, match=r"Residual: the branch maps shape \(3, 2\) to \(3, 4\)"):
         Residual(Dense(2, 4)).forward(np.zeros((3, 2), np.float32))

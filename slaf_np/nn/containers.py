@@ -108,7 +108,9 @@ class Sequential(_Container):
             layers = tuple(layers[0])
         for i, m in enumerate(layers):
             if not isinstance(m, Module):
-                raise TypeError(f"Sequential: layer {i} is a {type(m).__name__}, not a Module")
+                what = (f"the class {m.__name__}; pass an instance, {m.__name__}(...)"
+                        if isinstance(m, type) else f"{m!r} (a {type(m).__name__})")
+                raise TypeError(f"Sequential: layer {i} is {what}, not a Module")
         self.layers = list(layers)
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:

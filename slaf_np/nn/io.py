@@ -169,12 +169,20 @@ def save(model: Module, path: str | os.PathLike, extra: dict | None = None,
     Raises
     ------
     TypeError
-        A value in ``extra`` that cannot be saved (the message names its key path).
+        ``model`` is not a Module, ``extra`` is not a dict, or a value in ``extra`` cannot be
+        saved (the message names its key path).
     OSError
         The target cannot be written; the error names ``path`` (not the temporary file).
     """
     from .._version import __version__
 
+    if not isinstance(model, Module):
+        raise TypeError(f"save: model must be a slaf_np Module (a layer or a Sequential), got "
+                        f"{type(model).__name__}")
+    if extra is not None and not isinstance(extra, dict):
+        raise TypeError(f"save: extra must be a dict (load returns it as one), got "
+                        f"{type(extra).__name__} {extra!r:.80}; wrap it, e.g. "
+                        f"extra={{'data': ...}}")
     arrays: list[np.ndarray] = []
     header = {"format": FORMAT, "version": VERSION, "slaf_np": __version__,
               "architecture": describe(model), "extra": _split_extra(extra or {}, arrays)}
