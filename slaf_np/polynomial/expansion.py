@@ -312,6 +312,19 @@ def expand(model, n_inputs: int | None = None, *, input_shape: tuple | None = No
     if not isinstance(model, Module):
         raise TypeError(f"expand: expected a Module (e.g. a Sequential of layers), got "
                         f"{type(model).__name__}")
+
+    def whole(v) -> bool:
+        return isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1
+
+    if n_inputs is not None and input_shape is not None:
+        raise ValueError(f"expand: pass n_inputs or input_shape, not both (got n_inputs="
+                         f"{n_inputs!r}, input_shape={input_shape!r})")
+    if n_inputs is not None and not whole(n_inputs):
+        raise ValueError(f"expand: n_inputs must be an integer >= 1, got {n_inputs!r}")
+    if input_shape is not None and not (isinstance(input_shape, (tuple, list)) and input_shape
+                                        and all(whole(s) for s in input_shape)):
+        raise ValueError(f"expand: input_shape must be a tuple of integers >= 1 (per sample, "
+                         f"e.g. (1, 4, 4)), got {input_shape!r}")
     if input_shape is None:
         input_shape = (int(n_inputs),) if n_inputs is not None else _input_shape(model)
     shape = tuple(int(s) for s in input_shape)
