@@ -57,9 +57,9 @@ CHUNK_BYTES = 1 << 18
 # ---------------------------------------------------------------------- lowering (jitted)
 @njit(nogil=True)
 def _lower(x, n0, n1, xp, cols, kh, kw, s, ph, pw, ho, wo):
-    """``cols[n - n0]`` (K, P) = the lowered sample n, for ``n0 <= n < n1``, through ``xp``
-    (B, C, H + 2 ph, W + 2 pw), the padded samples (its border must be zero: it is never
-    written)."""
+    """``cols[:, n - n0]`` (K, P) = the lowered sample n, for ``n0 <= n < n1``; ``cols`` is
+    (K, n1 - n0, P). Through ``xp`` (B, C, H + 2 ph, W + 2 pw), the padded samples (its border
+    must be zero: it is never written)."""
     C, H, Wd = x.shape[1], x.shape[2], x.shape[3]
     for n in range(n0, n1):
         b = n - n0
@@ -71,7 +71,7 @@ def _lower(x, n0, n1, xp, cols, kh, kw, s, ph, pw, ho, wo):
         for c in range(C):
             for i in range(kh):
                 for j in range(kw):
-                    row = cols[b, (c * kh + i) * kw + j]
+                    row = cols[(c * kh + i) * kw + j, b]
                     for p in range(ho):
                         dst = row[p * wo:(p + 1) * wo]
                         if s == 1:                         # contiguous: vectorised copy
@@ -86,7 +86,7 @@ def _lower(x, n0, n1, xp, cols, kh, kw, s, ph, pw, ho, wo):
 
 @njit(nogil=True)
 def _scatter(dcols, dxp, dx, n0, n1, kh, kw, s, ph, pw, ho, wo):
-    """col2im: ``dx[n]`` = the entries of ``dcols[n - n0]`` (K, P) added back where
+    """col2im: ``dx[n]`` = the entries of ``dcols[:, n - n0]`` (K, P) added back where
     :func:`_lower` took them from, for ``n0 <= n < n1``, through the padded ``dxp``."""
     C, H, Wd = dx.shape[1], dx.shape[2], dx.shape[3]
     for n in range(n0, n1):
@@ -95,7 +95,7 @@ def _scatter(dcols, dxp, dx, n0, n1, kh, kw, s, ph, pw, ho, wo):
         for c in range(C):
             for i in range(kh):
                 for j in range(kw):
-                    row = dcols[b, (c * kh + i) * kw + j]
+                    row = dcols[(c * kh + i) * kw + j, b]
                     for p in range(ho):
                         src = row[p * wo:(p + 1) * wo]
                         if s == 1:
@@ -114,44 +114,52 @@ def _scatter(dcols, dxp, dx, n0, n1, kh, kw, s, ph, pw, ho, wo):
 
 
 # ---------------------------------------------------------------------- the threads' work
+def _chunks(edges, g0, g1, B):
+    """``(n0, n1)`` of the chunks of groups ``g0 <= g < g1``: at most B samples, within a group."""
+    for g in range(g0, g1):
+        for n0 in range(edges[g], edges[g + 1], B):
+            yield g, n0, min(n0 + B, edges[g + 1])
+
+
 def _forward_groups(x, Wm, b, y, geom, edges, B, g0, g1, bs):
     """Forward of the samples of groups ``g0 <= g < g1``: lower a chunk, one product, bias."""
     kh, kw, s, ph, pw, ho, wo = geom
     n, c, h, w = x.shape
+    K, P = Wm.shape[1], ho * wo
     xp = np.zeros((B, c, h + 2 * ph, w + 2 * pw), x.dtype)
-    cols = np.empty((B, Wm.shape[1], ho * wo), x.dtype)
-    for n0 in range(edges[g0], edges[g1], B):
-        n1 = min(n0 + B, edges[g1])
-        m = n1 - n0
+    buf = np.empty(K * B * P, x.dtype)
+    for _, n0, n1 in _chunks(edges, g0, g1, B):
+        cols = buf[:K * (n1 - n0) * P].reshape(K, n1 - n0, P)
         _lower(x, n0, n1, xp, cols, kh, kw, s, ph, pw, ho, wo)
-        np.matmul(Wm, cols[:m], out=y[n0:n1])
+        np.matmul(Wm, cols.transpose(1, 0, 2), out=y[n0:n1])
         if b is not None:
             y[n0:n1] += b[:, None]
 
 
 def _backward_groups(dy, x, Wm, dWg, dx, geom, edges, B, g0, g1, bs):
-    """Backward of groups ``g0 <= g < g1``: ``dWg[g]`` = the group's ``sum dy[n] cols[n]^T``;
-    ``dx`` of its samples (unless ``dx`` is None)."""
+    """Backward of groups ``g0 <= g < g1``: ``dWg[g]`` = the group's ``sum dy[n] cols[n]^T``
+    (one product per chunk, the samples side by side); ``dx`` of its samples unless ``dx`` is
+    None."""
     kh, kw, s, ph, pw, ho, wo = geom
     n, c, h, w = x.shape
-    K, P = Wm.shape[1], ho * wo
+    O, K, P = Wm.shape[0], Wm.shape[1], ho * wo
     xp = np.zeros((B, c, h + 2 * ph, w + 2 * pw), x.dtype)
-    cols = np.empty((B, K, P), x.dtype)
-    part = np.empty((Wm.shape[0], K), x.dtype)
+    buf, dybuf = np.empty(K * B * P, x.dtype), np.empty(O * B * P, x.dtype)
+    part = np.empty((O, K), x.dtype)
     if dx is not None:
-        dcols, dxp = np.empty((B, K, P), x.dtype), np.empty_like(xp)
-    for g in range(g0, g1):
-        acc = dWg[g]
-        for n0 in range(edges[g], edges[g + 1], B):
-            n1 = min(n0 + B, edges[g + 1])
-            m = n1 - n0
-            _lower(x, n0, n1, xp, cols, kh, kw, s, ph, pw, ho, wo)
-            for k in range(m):
-                np.matmul(dy[n0 + k], cols[k].T, out=part)
-                acc += part
-            if dx is not None:
-                np.matmul(Wm.T, dy[n0:n1], out=dcols[:m])
-                _scatter(dcols, dxp, dx, n0, n1, kh, kw, s, ph, pw, ho, wo)
+        dbuf, dxp = np.empty(K * B * P, x.dtype), np.empty_like(xp)
+    for g, n0, n1 in _chunks(edges, g0, g1, B):
+        m = n1 - n0
+        cols = buf[:K * m * P].reshape(K, m, P)
+        _lower(x, n0, n1, xp, cols, kh, kw, s, ph, pw, ho, wo)
+        dyt = dybuf[:O * m * P].reshape(O, m, P)
+        np.copyto(dyt, dy[n0:n1].transpose(1, 0, 2))
+        np.matmul(dyt.reshape(O, m * P), cols.reshape(K, m * P).T, out=part)
+        dWg[g] += part
+        if dx is not None:
+            dcols = dbuf[:K * m * P].reshape(K, m, P)
+            np.matmul(Wm.T, dyt.reshape(O, m * P), out=dcols.reshape(K, m * P))
+            _scatter(dcols, dxp, dx, n0, n1, kh, kw, s, ph, pw, ho, wo)
 
 
 # ---------------------------------------------------------------------- entry points
@@ -159,11 +167,9 @@ _controller = []
 
 
 @contextlib.contextmanager
-def _blas_single(threads: int):
-    """One BLAS thread inside a parallel region of ``threads`` > 1 kernel threads."""
-    if threads <= 1:
-        yield
-        return
+def _blas_single():
+    """One BLAS thread inside a convolution (the kernel threads, however many, are its threads;
+    BLAS's own pool would only fight them, or run its small products slower)."""
     if not _controller:
         from threadpoolctl import ThreadpoolController
 
@@ -194,7 +200,7 @@ def forward(x: np.ndarray, W: np.ndarray, b: np.ndarray | None, stride: int, ph:
     ho, wo = geom[5], geom[6]
     y = np.empty((x.shape[0], o, ho * wo), x.dtype)
     if x.shape[0]:
-        with _blas_single(threads):
+        with _blas_single():
             run_ranges(_forward_groups, groups, 1, threads, x, W.reshape(o, -1), b, y, geom,
                        edges, B)
     return y.reshape(x.shape[0], o, ho, wo)
@@ -210,7 +216,7 @@ def backward(dy: np.ndarray, x: np.ndarray, W: np.ndarray, stride: int, ph: int,
     dWg = np.zeros((groups, o, W[0].size), x.dtype)
     dx = np.empty_like(x) if need_dx else None
     if n:
-        with _blas_single(threads):
+        with _blas_single():
             run_ranges(_backward_groups, groups, 1, threads, dy3, x, W.reshape(o, -1), dWg, dx,
                        geom, edges, B)
     dW = dWg[0].copy()
