@@ -282,3 +282,27 @@ def test_kernels_without_jit():
                          text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip().endswith("ok")
+
+
+@pytest.mark.parametrize("case", conv.conv_shapes(), ids=lambda c: c["name"])
+def test_peak_memory_within_four_times_the_lowered_input(case):
+    """Issue 12's bound: forward + backward allocate (outputs, gradients, the per-group dW sums
+    and the threads' buffers together) at most 4x the lowered input, on the benchmark's shapes
+    cut to 8 samples (where the fixed buffers are a larger share than at full size)."""
+    import tracemalloc
+
+    n, c, h, w = case["input_shape"]
+    layer = Conv2D(**case["layer"], rng=0)
+    x = np.random.default_rng(0).standard_normal((8, c, h, w)).astype(np.float32)
+    dy = np.ones(layer.output_shape(x.shape), np.float32)
+    layer.forward(x)
+    layer.backward(dy)                                     # compiled, pool started
+    tracemalloc.start()
+    try:
+        layer.forward(x)
+        layer.backward(dy)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    lowered = case["lowered"] // n * 8 * x.itemsize
+    assert peak <= 4 * lowered, (peak, lowered)

@@ -42,7 +42,7 @@ from . import conv_numpy
 from ._jit import njit
 from .parallel import run_ranges, threads_for
 
-__all__ = ["forward", "backward", "output_size", "GROUPS", "CHUNK_BYTES"]
+__all__ = ["forward", "backward", "output_size", "GROUPS", "CHUNK_BYTES", "conv_shapes"]
 
 output_size = conv_numpy.output_size
 
@@ -223,3 +223,31 @@ def backward(dy: np.ndarray, x: np.ndarray, W: np.ndarray, stride: int, ph: int,
     for g in range(1, groups):
         dW += dWg[g]
     return dx, dW.reshape(W.shape), dy3.sum(axis=(0, 2))
+
+
+# ---------------------------------------------------------------------- benchmark shapes
+_SHAPES = (  # name, N, C, H = W, O, k: "same" padding, stride 1 (issue 12)
+    ("MNIST conv1", 50, 1, 28, 16, 5),
+    ("MNIST conv2", 50, 16, 14, 32, 5),
+    ("ResNet 16x32x32", 128, 16, 32, 16, 3),
+    ("ResNet 64x8x8", 128, 64, 8, 64, 3),
+)
+
+
+def conv_shapes() -> list[dict]:
+    """The convolutions the benchmark times, as data: for each, ``name``, ``input_shape``
+    (N, C, H, W), ``layer`` (the :class:`slaf_np.nn.Conv2D` keyword arguments), ``gemm`` the
+    ``(M, N, K)`` of the forward's matrix product ``(M, K) @ (K, N)``: ``M = O``,
+    ``K = C kh kw``, ``N = batch Ho Wo``; ``flops`` of forward + backward (three such products,
+    ``6 M N K``) and ``lowered`` the number of entries of the lowered input (``K N``).
+
+    A throughput share compares ``flops / t(forward + backward)`` with ``2 M N K / t(a @ b)``
+    for ``a`` (M, K) and ``b`` (K, N) timed in the same run."""
+    cases = []
+    for name, n, c, h, o, k in _SHAPES:
+        m, kk, nn = o, c * k * k, n * h * h
+        cases.append({"name": name, "input_shape": (n, c, h, h),
+                      "layer": {"in_channels": c, "out_channels": o, "kernel_size": k,
+                                "padding": "same"},
+                      "gemm": (m, nn, kk), "flops": 6 * m * nn * kk, "lowered": kk * nn})
+    return cases
