@@ -218,6 +218,14 @@ def check_positive_int(value, name: str, where: str, minimum: int = 1) -> int:
     return int(value)
 
 
+def check_bool(value, name: str, where: str) -> bool:
+    """``value`` if it is a bool (or NumPy bool); anything else, e.g. the string ``"no"`` that
+    ``bool()`` would turn into True, is refused."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{where}: {name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def check_range(value, name: str, where: str, lo: float, hi: float,
                 lo_open: bool = False, hi_open: bool = True) -> float:
     try:

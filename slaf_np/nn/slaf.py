@@ -32,6 +32,7 @@ from .base import (
     Module,
     Moments,
     as_rng,
+    check_bool,
     check_float_dtype,
     check_grad,
     check_input,
@@ -129,7 +130,8 @@ class SLAF(Module):
             raise ValueError(f"SLAF: unknown init {init!r}; valid: {', '.join(INITS)} or a "
                              f"callable f(z)")
         self.basis, self.init = basis, init
-        self.shared, self.normalize, self.gate = bool(shared), bool(normalize), bool(gate)
+        self.shared, self.normalize, self.gate = (check_bool(v, n, "SLAF") for v, n in (
+            (shared, "shared"), (normalize, "normalize"), (gate, "gate")))
         self.decay = check_range(decay, "decay", "SLAF", 0.0, 1.0)
         self.eps = check_range(eps, "eps", "SLAF", 0.0, np.inf, lo_open=True)
         dtype = self._dtype = check_float_dtype(dtype, "SLAF")

@@ -96,8 +96,9 @@ class Schedule(Callback):
             raise ValueError(f"fit: schedule.unit must be 'iteration' or 'epoch', got "
                              f"{self.unit!r}")
         if not callable(schedule):
-            raise TypeError(f"fit: schedule must be callable as schedule(t) -> rate, got "
-                            f"{type(schedule).__name__}")
+            raise TypeError(f"fit: schedule must be callable as schedule(t) -> rate (e.g. "
+                            f"StepSchedule([(0, 1e-2), (3000, 1e-3)]) or a function), got "
+                            f"{type(schedule).__name__} {schedule!r}")
         self.schedule = schedule
 
     def on_epoch_begin(self, run) -> None:
