@@ -134,30 +134,45 @@ def test_config_names_only_what_differs_from_the_defaults():
 
 
 # -- the kernels against their NumPy twins -----------------------------------------------------
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@given(problem=pool_problems())
-def test_kernels_match_numpy_twins(dtype, problem):
-    kwargs, x = problem
-    x = x.astype(dtype)
+def _compare_with_twins(x, k, s, pt, pl, ho, wo):
+    """Every kernel against its twin on ``x`` (N, C, H, W): equal bit for bit (same arithmetic in
+    the same order, kernels/pool.py), dtypes kept."""
     n, c, h, w = x.shape
-    pt, pl, ho, wo = MaxPool2D(**kwargs).geometry(x.shape)
-    k, s = kwargs["size"], kwargs["stride"]
     planes = x.reshape(n * c, h, w)
-    dy = np.random.default_rng(0).standard_normal((n * c, ho, wo)).astype(dtype)
+    dy = np.random.default_rng(0).standard_normal((n * c, ho, wo)).astype(x.dtype)
     y, arg = kernels.max_forward(planes, k, s, pt, pl, ho, wo)
     y2, arg2 = kernels.max_forward_numpy(planes, k, s, pt, pl, ho, wo)
     np.testing.assert_array_equal(y, y2)
     np.testing.assert_array_equal(arg, arg2)
-    assert y.dtype == y2.dtype == dtype
-    tol = {"rtol": 1e-6 if dtype == np.float32 else 1e-14, "atol": 1e-6 if dtype == np.float32
-           else 1e-14}
-    np.testing.assert_allclose(kernels.max_backward(dy, arg, h, w),
-                               kernels.max_backward_numpy(dy, arg, h, w), **tol)
-    np.testing.assert_array_equal(kernels.avg_forward(planes, k, s, pt, pl, ho, wo),
-                                  kernels.avg_forward_numpy(planes, k, s, pt, pl, ho, wo))
-    dx = kernels.avg_backward(dy, k, s, pt, pl, h, w)
-    assert dx.dtype == dtype
-    np.testing.assert_allclose(dx, kernels.avg_backward_numpy(dy, k, s, pt, pl, h, w), **tol)
+    outputs = [(kernels.max_backward(dy, arg, h, w), kernels.max_backward_numpy(dy, arg, h, w)),
+               (kernels.avg_forward(planes, k, s, pt, pl, ho, wo),
+                kernels.avg_forward_numpy(planes, k, s, pt, pl, ho, wo)),
+               (kernels.avg_backward(dy, k, s, pt, pl, h, w),
+                kernels.avg_backward_numpy(dy, k, s, pt, pl, h, w))]
+    for got, want in [(y, y2), *outputs]:
+        assert got.dtype == want.dtype == x.dtype
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(problem=pool_problems())
+def test_kernels_match_numpy_twins(dtype, problem):
+    kwargs, x = problem
+    pt, pl, ho, wo = MaxPool2D(**kwargs).geometry(x.shape)
+    _compare_with_twins(x.astype(dtype), kwargs["size"], kwargs["stride"], pt, pl, ho, wo)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(2, 3, 8, 6), (1, 2, 7, 5), (3, 1, 2, 3)],
+                         ids=["even", "odd", "one-window"])
+def test_2x2_stride_2_kernels_match_numpy_twins(dtype, shape):
+    """The paper's pooling has kernels of its own; odd sides ('valid') leave a last row and
+    column that no window covers (zero gradient)."""
+    x = np.random.default_rng(1).standard_normal(shape).astype(dtype)
+    _compare_with_twins(x, 2, 2, 0, 0, shape[2] // 2, shape[3] // 2)
+    dx = kernels.avg_backward(np.ones((shape[0] * shape[1], shape[2] // 2, shape[3] // 2), dtype),
+                              2, 2, 0, 0, shape[2], shape[3])
+    assert (dx[:, 2 * (shape[2] // 2):] == 0).all() and (dx[:, :, 2 * (shape[3] // 2):] == 0).all()
 
 
 @pytest.mark.parametrize("cls", POOLS)
