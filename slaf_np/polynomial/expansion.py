@@ -1,11 +1,22 @@
 r"""The exact polynomial an evaluation-mode SLNN computes: :func:`expand` and :func:`degree_bound`.
 
 Claim 3 of docs/paper.md. :func:`expand` pushes the network's input through the layers as a
-matrix of dense graded vectors (one row per feature, per-sample tensors flattened in C order): a
-Dense layer is a matrix product of that matrix, BatchNorm and average pooling are linear maps of
-rows, a SLAF applies its univariate polynomial to each row by Horner's scheme with batched row
-products. New layers are taught to it with :func:`register_expansion`. Both names are re-exported by
-:mod:`slaf_np.polynomial` (the contract).
+matrix of dense graded vectors (one row per feature, per-sample tensors flattened in C order, so an
+image's variables are its pixels in ``(C, H, W)`` order, as Flatten lays them out). Every layer but
+the activations is linear (or affine) in its input, so it acts on each coefficient of the rows:
+
+- Dense: a matrix product of the rows;
+- Conv2D: the convolution's own formula with polynomial pixels, one product per kernel offset;
+- BatchNorm, MaxScale, Affine (per feature, or per channel on images): a scale and a shift;
+- AvgPool2D (any size, stride, padding) and GlobalAvgPool2D: means of rows;
+- Flatten, Reshape, Identity, Dropout: the rows unchanged;
+- Sequential: its layers in turn; Residual: the sum of its body's rows and its shortcut's (the
+  input's rows, or those of its 1x1-convolution path).
+
+A SLAF (per feature, or per channel on images) applies its univariate polynomial to each row by
+Horner's scheme with batched row products; it alone raises the degree. MaxPool2D, ReLU and the
+other non-polynomial layers are refused by name. New layers are taught to it with
+:func:`register_expansion`. Both names are re-exported by :mod:`slaf_np.polynomial` (the contract).
 """
 
 from __future__ import annotations
@@ -189,15 +200,88 @@ def _reshape(layer, s: ExpansionState, path: str) -> ExpansionState:
     return ExpansionState(s.rows, s.degree, shape, s.n_vars)
 
 
+def _image(layer, s: ExpansionState, path: str, channels: int | None = None) -> tuple:
+    """``(C, H, W)`` of image-shaped features, or a ``ValueError`` naming the layer."""
+    if len(s.shape) != 3 or (channels is not None and s.shape[0] != channels):
+        want = "(C, H, W)" if channels is None else f"({channels}, H, W)"
+        raise ValueError(f"expand: {_where(layer, path)} needs {want} features, got per-sample "
+                         f"shape {s.shape}")
+    return s.shape
+
+
+def _windows(x: np.ndarray, kernel: tuple, stride: int, before: tuple, out: tuple):
+    """The window offsets of a convolution or pooling over ``x`` (C, H, W, T), zero-padded.
+
+    Yields ``((i, j), xp[:, s p + i, s q + j])`` for the ``kh x kw`` offsets, each slice
+    (C, Ho, Wo, T), with ``xp`` the input placed ``before = (pt, pl)`` rows and columns down and
+    right in a zero array large enough for every window (cells past the last window are cut).
+    """
+    (kh, kw), (pt, pl), (Ho, Wo) = kernel, before, out
+    C, H, W, T = x.shape
+    xp = np.zeros((C, max((Ho - 1) * stride + kh, pt + H), max((Wo - 1) * stride + kw, pl + W),
+                   T))
+    xp[:, pt:pt + H, pl:pl + W] = x
+    for i in range(kh):
+        for j in range(kw):
+            yield (i, j), xp[:, i:i + (Ho - 1) * stride + 1:stride,
+                             j:j + (Wo - 1) * stride + 1:stride]
+
+
+def _conv2d(layer, s: ExpansionState, path: str) -> ExpansionState:
+    r"""Conv2D on polynomial pixels: the formula of :mod:`slaf_np.nn.conv` with ``T`` graded
+    coefficients per pixel, ``y[o, p, q] = b[o] + sum_{c, i, j} W[o, c, i, j] xp[c, s p + i,
+    s q + j]``, one ``(O, C) x (C, Ho Wo T)`` product per kernel offset ``(i, j)``.
+
+    A convolution is linear, so it acts on each coefficient separately. It is applied from its
+    weights rather than by running the layer on the identity basis (``forward(I)`` minus the bias
+    gives the same map): the weights are read in float64 whatever the layer's dtype, the bias is
+    added, not subtracted after rounding, and only the ``kh kw`` nonzero bands of the
+    ``(C H W, O Ho Wo)`` map are touched.
+    """
+    C, H, W = _image(layer, s, path, layer.in_channels)
+    O, Ho, Wo = _reshape(layer, s, path).shape
+    Wt = layer.params["W"].astype(np.float64)                    # (O, C, kh, kw)
+    y = np.zeros((O, Ho, Wo, s.rows.shape[1]))
+    for (i, j), win in _windows(s.rows.reshape(C, H, W, -1), layer.kernel_size, layer.stride,
+                                layer.pad, (Ho, Wo)):
+        y += np.tensordot(Wt[:, :, i, j], win, axes=1)
+    if "b" in layer.params:
+        y[..., 0] += layer.params["b"].astype(np.float64)[:, None, None]
+    return ExpansionState(y.reshape(O * Ho * Wo, -1), s.degree, (O, Ho, Wo), s.n_vars)
+
+
+def _pool_before(layer, H: int, W: int, Ho: int, Wo: int) -> tuple[int, int]:
+    """Padding ``(pt, pl)`` before the first row and column of a pooling layer: ``padding``
+    rows for an int, none for ``"valid"``, the smaller half of ``(Ho - 1) stride + size - H`` for
+    ``"same"`` (:mod:`slaf_np.nn.pool`)."""
+    k, st, p = layer.size, layer.stride, layer.padding
+    if p == "same":
+        return (max((Ho - 1) * st + k - H, 0) // 2, max((Wo - 1) * st + k - W, 0) // 2)
+    return (0, 0) if p == "valid" else (p, p)
+
+
 def _avgpool(layer, s: ExpansionState, path: str) -> ExpansionState:
-    if len(s.shape) != 3:
-        raise ValueError(f"expand: {_where(layer, path)} needs (C, H, W) features, got {s.shape}")
+    r"""AvgPool2D: ``y[c, p, q] = (1 / |R|) sum_{(h, w) in R} x[c, h, w]`` over the window
+    ``R`` of output ``(p, q)``, padded cells not counted (:mod:`slaf_np.nn.pool`); ``|R|`` is the
+    same sum over an image of ones."""
+    C, H, W = _image(layer, s, path)
     shape = _reshape(layer, s, path).shape
-    C, H, W = s.shape
-    z = layer.size
-    v = s.rows.reshape(C, H // z, z, W // z, z, -1)
-    rows = np.ascontiguousarray(v.mean(axis=(2, 4)).reshape(math.prod(shape), -1))
-    return ExpansionState(rows, s.degree, shape, s.n_vars)
+    Ho, Wo = shape[1:]
+    geometry = ((layer.size, layer.size), layer.stride, _pool_before(layer, H, W, Ho, Wo),
+                (Ho, Wo))
+    total, count = np.zeros((C, Ho, Wo, s.rows.shape[1])), np.zeros((1, Ho, Wo, 1))
+    for _, win in _windows(s.rows.reshape(C, H, W, -1), *geometry):
+        total += win
+    for _, win in _windows(np.ones((1, H, W, 1)), *geometry):
+        count += win
+    return ExpansionState((total / count).reshape(C * Ho * Wo, -1), s.degree, shape, s.n_vars)
+
+
+def _global_avgpool(layer, s: ExpansionState, path: str) -> ExpansionState:
+    """GlobalAvgPool2D: ``y[c] = (1 / (H W)) sum_{h, w} x[c, h, w]``."""
+    C, H, W = _image(layer, s, path)
+    rows = s.rows.reshape(C, H * W, -1).mean(axis=1)
+    return ExpansionState(rows, s.degree, _reshape(layer, s, path).shape, s.n_vars)
 
 
 def _sequential(layer, s: ExpansionState, path: str) -> ExpansionState:
@@ -222,7 +306,8 @@ def _body_degree(layer, path: str) -> int:
 
 for _name, _fn in (("Dense", _dense), ("BatchNorm", _batchnorm), ("Identity", _same),
                    ("Dropout", _same), ("Flatten", _reshape), ("Reshape", _reshape),
-                   ("AvgPool2D", _avgpool), ("MaxScale", _feature_affine),
+                   ("AvgPool2D", _avgpool), ("GlobalAvgPool2D", _global_avgpool),
+                   ("Conv2D", _conv2d), ("MaxScale", _feature_affine),
                    ("Affine", _feature_affine)):
     register_expansion(_name, _fn)
 register_expansion("SLAF", _slaf,
@@ -257,6 +342,10 @@ def _input_shape(model) -> tuple:
             return (layer.params["W"].shape[0],)
         if name in ("BatchNorm", "SLAF", "MaxScale", "Affine"):
             return (layer.num_features,)
+        if name == "Conv2D":
+            raise ValueError(f"expand: the first layer is a Conv2D with in_channels="
+                             f"{layer.in_channels}, which does not tell the image size; pass "
+                             f"input_shape=({layer.in_channels}, H, W)")
         if name not in ("Identity", "Dropout"):
             break
     raise ValueError("expand: cannot tell the input shape from the first layer; pass n_inputs "
@@ -271,15 +360,15 @@ def expand(model, n_inputs: int | None = None, *, input_shape: tuple | None = No
     ----------
     model : Module
         A :class:`~slaf_np.nn.Sequential` (or a single layer) made of Dense, SLAF with a
-        polynomial basis (normalised or not, shared or not, dense or per channel), BatchNorm
-        (running statistics), MaxScale (running max), Affine, Identity, Dropout, Flatten,
-        Reshape, AvgPool2D, Residual and nested Sequential. Other layers: see
-        :func:`register_expansion`.
+        polynomial basis (normalised or not, shared or not, dense or per channel), Conv2D,
+        BatchNorm (running statistics), MaxScale (running max), Affine, Identity, Dropout,
+        Flatten, Reshape, AvgPool2D, GlobalAvgPool2D, Residual and nested Sequential. Other
+        layers: see :func:`register_expansion`.
     n_inputs : int, optional
         d, for flat inputs. Default: the input width of the first Dense (or BatchNorm / SLAF).
     input_shape : tuple, optional
-        Per-sample input shape, e.g. ``(C, H, W)``; the variables are the inputs flattened in
-        C order.
+        Per-sample input shape, e.g. ``(C, H, W)`` (needed when the first layer is a Conv2D);
+        the variables are the inputs flattened in C order, as :class:`~slaf_np.nn.Flatten` does.
     as_vector : bool
         Return a :class:`PolynomialVector` even for a single output.
 
