@@ -327,9 +327,10 @@ def _degree(layers: list, prefix: str) -> int:
 def degree_bound(model) -> int:
     """Product of the SLAF degrees along the network (docs/paper.md claim 3).
 
-    A :class:`~slaf_np.nn.Residual` contributes ``max(1, degree bound of its body)`` since
-    ``x + F(x)`` keeps the degree of ``x``. Raises ``ValueError`` naming the first
-    non-polynomial layer. Equal to ``expand(model).degree`` for generic weights.
+    A :class:`~slaf_np.nn.Residual` contributes the larger of its paths' bounds, at least 1:
+    ``F(x) + S(x)`` has the larger degree of the two, and the identity shortcut ``S(x) = x`` has
+    degree 1. Convolutions and poolings contribute 1 (they are linear). Raises ``ValueError``
+    naming the first non-polynomial layer. Equal to ``expand(model).degree`` for generic weights.
     """
     return _degree(_children(model), "")
 
