@@ -176,7 +176,7 @@ def _avg_forward_2x2(x, y, p0, p1, bs):
             h = 2 * i
             for j in range(y.shape[2]):
                 w = 2 * j
-                acc = 0.0
+                acc = np.float64(0.0)         # float64 also without numba (NEP 50)
                 acc += x[p, h, w]
                 acc += x[p, h, w + 1]
                 acc += x[p, h + 1, w]
