@@ -7,6 +7,7 @@
 ``features``       polynomial features
 ``linear``         the lasso's coordinate descent
 ``optim``          the Adam update
+``pool``           max and average pooling of image planes (twins beside them)
 ``parallel``       how a kernel uses several threads (one mechanism for all)
 ``_jit``           the decorator: compiled on first call, cached where a cache can be written
 =================  ===========================================================================
