@@ -306,3 +306,15 @@ def test_peak_memory_within_four_times_the_lowered_input(case):
         tracemalloc.stop()
     lowered = case["lowered"] // n * 8 * x.itemsize
     assert peak <= 4 * lowered, (peak, lowered)
+
+
+@pytest.mark.parametrize("kernels", [conv, conv_numpy], ids=["numba", "numpy"])
+def test_empty_batch(kernels):
+    """N = 0 gives empty outputs and zero parameter gradients (reshape(n, o, -1) failed)."""
+    x, W = np.zeros((0, 2, 5, 5)), np.ones((3, 2, 3, 3))
+    y = kernels.forward(x, W, np.ones(3), 1, 1, 1)
+    assert y.shape == (0, 3, 5, 5)
+    dx, dW, db = kernels.backward(y, x, W, 1, 1, 1)
+    assert dx.shape == x.shape
+    np.testing.assert_array_equal(dW, 0)
+    np.testing.assert_array_equal(db, 0)

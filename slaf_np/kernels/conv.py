@@ -212,7 +212,7 @@ def backward(dy: np.ndarray, x: np.ndarray, W: np.ndarray, stride: int, ph: int,
     when ``need_dx`` is False (a first layer)."""
     geom, edges, groups, B, threads = _plan(x, W, stride, ph, pw)
     n, o = x.shape[0], W.shape[0]
-    dy3 = dy.reshape(n, o, -1)
+    dy3 = dy.reshape(n, o, dy.shape[2] * dy.shape[3])
     dWg = np.zeros((groups, o, W[0].size), x.dtype)
     dx = np.empty_like(x) if need_dx else None
     if n:

@@ -73,7 +73,7 @@ def backward(dy: np.ndarray, x: np.ndarray, W: np.ndarray, stride: int, ph: int,
     o, c, kh, kw = W.shape
     n = x.shape[0]
     cols = im2col(x, kh, kw, stride, ph, pw)                  # (N, CK, P)
-    dy3 = dy.reshape(n, o, -1)                                 # (N, O, P)
+    dy3 = dy.reshape(n, o, dy.shape[2] * dy.shape[3])          # (N, O, P)
     dW = np.tensordot(dy3, cols, axes=([0, 2], [0, 2])).reshape(W.shape)
     db = dy3.sum(axis=(0, 2))
     dx = None
