@@ -231,6 +231,7 @@ def test_conv_slaf_maxpool_model():
                        SLAF(3, 3, rng=2, dtype=np.float64),
                        MaxPool2D(2, padding="same"), Flatten(),
                        Dense(3 * 4 * 4, 4, rng=3, dtype=np.float64))
+    assert model.layers[1].params["c"].shape == (3, 3)        # one coefficient row per channel
     X, labels = rng.standard_normal((4, 1, 7, 7)), rng.integers(0, 4, 4)
     check_model(model, X, labels, softmax_cross_entropy, training=True)
 
