@@ -47,6 +47,7 @@ def test_run_spirals_quick(tmp_path, capsys):
     assert demo["val_acc"] >= 95.0
     poly = demo["polynomial"]
     diff = f"{poly['max_abs_diff_val']:.1e}"
+    assert "quick_note" not in record and "smoke" not in out and "toy sizes" not in out
     assert (f"a polynomial in (x, y): degree {poly['degree']}, {poly['n_terms']} terms; max "
             f"|polynomial - network| on the validation points {diff}") in out
     assert f"figure: {tmp_path / 'spirals_demo.png'}" in out
@@ -67,6 +68,19 @@ def test_quick_runs_default_to_runs_quick(tmp_path, monkeypatch):
     assert main(["run", "polyfeatures", "--quick", "-q"]) == 0
     assert (tmp_path / "runs" / "quick" / "polyfeatures.json").exists()
     assert not (tmp_path / "figures").exists()
+
+
+def test_a_quick_run_says_it_is_a_smoke_test(tmp_path, capsys):
+    """Issue: `run boston --quick` printed an SLNN test RMSE of 23 as if it were a result. Every
+    quick run but the spirals demo says, in the log and the JSON, that it is not one."""
+    assert main(["run", "polyfeatures", "--quick", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "--quick runs polyfeatures at toy sizes to test the pipeline" in out
+    record = json.loads((tmp_path / "polyfeatures.json").read_text())
+    assert "not results" in record["quick_note"]
+    from slaf_np import experiments
+    assert experiments.get("spirals").quick_is_result
+    assert not any(e.quick_is_result for n, e in experiments.available().items() if n != "spirals")
 
 
 # -- bad invocations: a one-line error and a non-zero status, never a traceback -------------------

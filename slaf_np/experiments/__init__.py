@@ -73,11 +73,16 @@ class RunContext:
         return self.out / f"{self.name}{suffix}"
 
 
+QUICK_NOTE = ("--quick runs {name} at toy sizes to test the pipeline: its numbers are not results "
+              "(`slaf-np run {name}` gives the ones README reports)")
+
+
 @dataclass
 class Experiment:
     name: str
     description: str
     func: Callable[[RunContext], dict]
+    quick_is_result: bool = False   # the quick run is a result in its own right (a demo)
 
     def run(self, quick: bool = False, seed: int = 0, out: str | Path = "figures",
             data_dir: str | Path | None = None, verbose: bool = True) -> dict:
@@ -92,20 +97,28 @@ class Experiment:
         results = self.func(ctx)
         seconds = time.perf_counter() - t0
         figures = sorted(p.name for p in ctx.out.glob(f"{self.name}*.png"))
+        smoke = quick and not self.quick_is_result
+        note = {"quick_note": QUICK_NOTE.format(name=self.name)} if smoke else {}
         record = {"experiment": self.name, "description": self.description, "quick": quick,
-                  "seed": seed, "seconds": round(seconds, 3), "figures": figures, **results,
-                  "provenance": finish(provenance)}
+                  **note, "seed": seed, "seconds": round(seconds, 3), "figures": figures,
+                  **results, "provenance": finish(provenance)}
         atomic_write_json(ctx.path(".json"), record)
         ctx.log(f"[{self.name}] done in {seconds:.1f} s -> {ctx.path('.json')}")
+        if smoke:
+            ctx.log(f"[{self.name}] {note['quick_note']}")
         return record
 
 
-def register(name: str, description: str):
-    """Decorator: add ``func(ctx) -> dict`` to the registry under ``name``."""
+def register(name: str, description: str, quick_is_result: bool = False):
+    """Decorator: add ``func(ctx) -> dict`` to the registry under ``name``.
+
+    A ``--quick`` run is a smoke test of the pipeline at toy sizes, and the runner says so (in
+    the log and as ``quick_note`` in the JSON), unless ``quick_is_result``: the quick run is a
+    result in its own right (the two-spirals demo)."""
     def deco(func):
         if name in _REGISTRY and _REGISTRY[name].func.__module__ != func.__module__:
             raise ValueError(f"experiment {name!r} registered twice")
-        _REGISTRY[name] = Experiment(name, description, func)
+        _REGISTRY[name] = Experiment(name, description, func, quick_is_result)
         return func
     return deco
 

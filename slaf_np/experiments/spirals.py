@@ -262,7 +262,8 @@ def _common_protocol(ctx) -> dict:
             "rows": rows, "table_markdown": "\n".join(table)}
 
 
-@register("spirals", "two-spirals: SLNN routines (BN, GC, MS, EMFN) vs a ReLU net, paper s.4")
+@register("spirals", "two-spirals: SLNN routines (BN, GC, MS, EMFN) vs a ReLU net, paper s.4",
+          quick_is_result=True)  # --quick is the demo: a real (small) result
 def run(ctx) -> dict:
     """``--quick``: the demo (:mod:`.spirals_demo`). Full: table 1, each routine as the authors'
     script ran it (:mod:`.spirals_authors`), then table 2, every routine under one protocol."""
