@@ -30,6 +30,12 @@ which LLVM vectorises (measured: 16 channels of 32 x 32, 3 x 3 kernel, one sampl
 220 us when the padding was tested per element). :func:`_scatter` walks the same runs adding
 into a padded ``dxp`` and copies its interior to ``dx``. ``NUMBA_DISABLE_JIT=1`` runs both as
 plain Python.
+
+Speed (provisional: measured on the project's 2-core machine while other work ran, so in CPU
+time on one thread, kernel and BLAS alike; float32, forward + backward against three products
+``a @ b`` of the same M, N, K, medians of 30, :func:`conv_shapes`): MNIST conv1 1.9 ms (71 % of
+the products' throughput), MNIST conv2 10.8 ms (79 %), ResNet 16x32x32 27.6 ms (99 %), ResNet
+64x8x8 21.6 ms (78 %). The chunk size barely matters (128 KB to 1 MB: within 5 %).
 """
 
 from __future__ import annotations
