@@ -8,6 +8,7 @@
 ``linear``         the lasso's coordinate descent
 ``optim``          the Adam update
 ``pool``           max and average pooling of image planes (twins beside them)
+``conv``           the convolution's im2col lowering and its transpose (twins: ``conv_numpy``)
 ``parallel``       how a kernel uses several threads (one mechanism for all)
 ``_jit``           the decorator: compiled on first call, cached where a cache can be written
 =================  ===========================================================================
