@@ -18,6 +18,11 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
             "one epoch of a 784-256-256-10 ReLU MLP vs its raw matmuls"),
     "expand": ("slaf_np.benchmarks.expand:bench_expand",
                "polynomial expansion of the paper's Boston SLNN (degree 8, 203,490 terms)"),
+    "conv": ("slaf_np.benchmarks.conv:bench_conv",
+             "Conv2D forward+backward on the paper's four shapes vs the same-size matrix product"),
+    "networks": ("slaf_np.benchmarks.conv:bench_networks",
+                 "a training iteration of the MNIST SLNN, its ReLU baseline and ResNet-20; "
+                 "compile time"),
 }
 
 
