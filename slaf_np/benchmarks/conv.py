@@ -24,6 +24,11 @@ ResNet-20 (batch 128), on random data of the right shapes, built by :mod:`slaf_n
   (the clock starts after a warm-up iteration has compiled or loaded every kernel);
 * ``loop_ms``: the median of a hand loop of ``opt.zero_grad(); model.forward; loss;
   model.backward; opt.step()`` (what ``fit``'s step does, minus its bookkeeping);
+* ``loop_blas1_ms``: the same hand loop with BLAS limited to one thread (threadpoolctl), in
+  rounds alternating with ``loop_ms``'s. On a busy 2-core machine a two-thread OpenBLAS product
+  waits for its second thread to be scheduled: the MNIST SLNN's Dense(1568, 1024) took 35-47 ms
+  per forward against 1.6 ms with one thread (measured while other work ran); the column shows
+  how much of an iteration that is;
 * ``implied_25k_min``: 25,000 iterations (the paper's MNIST run) at ``fit_ms``.
 
 Target: the MNIST SLNN at most 25 ms per iteration on 2 cores. For the MNIST SLNN a per-layer
@@ -210,6 +215,20 @@ def _loop_ms(model, opt, X, y, batch: int, iterations: int) -> list[float]:
     return times
 
 
+def _loop_ab_ms(model, opt, X, y, batch: int, iterations: int) -> tuple[float, float]:
+    """Median ms of the hand loop with BLAS's threads as they are and limited to one
+    (threadpoolctl), in three alternating rounds of ``iterations / 3`` (at least 1) each."""
+    from threadpoolctl import threadpool_limits
+
+    times: tuple[list, list] = ([], [])
+    per = max(iterations // 3, 1)
+    for _ in range(3):
+        times[0].extend(_loop_ms(model, opt, X, y, batch, per))
+        with threadpool_limits(limits=1, user_api="blas"):
+            times[1].extend(_loop_ms(model, opt, X, y, batch, per))
+    return float(np.median(times[0])), float(np.median(times[1]))
+
+
 def _fit_ms(model, opt, X, y, batch: int) -> float:
     from ..train.loop import fit
 
@@ -313,9 +332,10 @@ def bench_networks(iterations: int = 300, resnet_iterations: int = 20,
     -------
     dict
         ``rows`` (per network: ``batch``, ``params``, ``fit_ms``, ``loop_ms``,
-        ``implied_25k_min``), ``breakdown`` (the MNIST SLNN's), ``first_use`` (``cold`` and
-        ``cached``, each with ``first_s``, ``warm_s``, ``compile_s``; ``cold`` is absent in
-        quick mode), ``targets``, ``settings`` and ``table``.
+        ``loop_blas1_ms``, ``implied_25k_min``), ``breakdown`` (the MNIST SLNN's),
+        ``first_use`` (``cold`` and ``cached``, each with ``first_s``, ``warm_s``,
+        ``compile_s``; ``cold`` is absent in quick mode), ``targets``, ``settings`` and
+        ``table``.
     """
     from ..train.optim import Adam
 
@@ -330,10 +350,11 @@ def bench_networks(iterations: int = 300, resnet_iterations: int = 20,
         opt = Adam(model, lr=1e-3)
         _loop_ms(model, opt, X, y, batch, 1)                     # compile / load the kernels
         fit_ms = _fit_ms(model, opt, X, y, batch)
-        loop_ms = float(np.median(_loop_ms(model, opt, X, y, batch, its)))
+        loop_ms, loop1_ms = _loop_ab_ms(model, opt, X, y, batch, its)
         rows.append({"name": name, "batch": batch,
                      "params": int(sum(p.size for p in model.params.values())),
                      "fit_ms": round(fit_ms, 2), "loop_ms": round(loop_ms, 2),
+                     "loop_blas1_ms": round(loop1_ms, 2),
                      "implied_25k_min": round(fit_ms * PAPER_ITERATIONS / 6e4, 1)})
         if name == "mnist_slnn":
             parts = breakdown(model, opt, X, y, batch, min(its, 50))
@@ -350,14 +371,16 @@ def bench_networks(iterations: int = 300, resnet_iterations: int = 20,
     if "cold" in first:
         targets["compile_under_a_minute"] = first["cold"]["compile_s"] < 60
     head = f"{'network':<16} {'batch':>5} {'params':>10} {'fit ms':>8} {'loop ms':>8} " \
-           f"{'25k iters':>10}"
+           f"{'1 BLAS':>7} {'25k iters':>10}"
     lines = [f"One training iteration (forward, softmax cross-entropy, backward, Adam), float32, "
              f"random data; fit: wall / iterations ({iterations} MNIST, {resnet_iterations} "
-             f"ResNet), loop: median of a hand loop", _settings_line(settings), head,
+             f"ResNet), loop: median of a hand loop; 1 BLAS: the same with BLAS limited to one "
+             f"thread", _settings_line(settings), head,
              "-" * len(head)]
     for r in rows:
         lines.append(f"{r['name']:<16} {r['batch']:>5} {r['params']:>10,} {r['fit_ms']:>8.2f} "
-                     f"{r['loop_ms']:>8.2f} {r['implied_25k_min']:>7.1f} min")
+                     f"{r['loop_ms']:>8.2f} {r['loop_blas1_ms']:>7.2f} "
+                     f"{r['implied_25k_min']:>6.1f} min")
     lines.append("MNIST SLNN per layer (median ms): " + "; ".join(
         f"{p['part']} {p['forward_ms']:.2f}/{p['backward_ms']:.2f}" for p in parts)
         + " (forward/backward)")
