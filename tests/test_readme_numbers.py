@@ -140,7 +140,7 @@ def test_spirals_prose():
     assert_says(f"GC reproduces (three seeds {', '.join(f'{a:g}' for a in gc)})",
                 f"EMFN is {emfn['paper'] - emfn['val_acc_mean']:.0f} points below and MS "
                 f"{ms['val_acc_mean'] - ms['paper']:.0f} above",
-                f"costs {ms['val_acc_mean'] - ms['val_acc_recalibrated_mean']:.0f} points",
+                f"costs {ms['val_acc_mean'] - ms['val_acc_recalibrated_mean']:.0f} point",
                 f"(MS at 1e-2: {ms_fast['val_acc_std']:.0f} points)")
 
 
