@@ -4,6 +4,8 @@
 
     slaf-np list                                   the experiments and what they reproduce
     slaf-np run NAME [--quick] [--seed S] [--out DIR] [--data DIR]
+    slaf-np run GRID [--model M] [--seed S] [--units DIR] [--quick]   one unit, or every unfinished
+    slaf-np report GRID [--out DIR] [--units DIR] [--quick]          finished units -> GRID.json
     slaf-np bench [--only NAME ...] [--quick] [--json FILE]
     slaf-np data fetch NAME [--data DIR]           mnist, fashion-mnist, cifar10, boston
     slaf-np --version
@@ -67,13 +69,30 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run an experiment, write NAME.json and figures")
     r.add_argument("name", help="experiment name (see `slaf-np list`)")
     r.add_argument("--quick", action="store_true", help="small version, well under a minute")
-    r.add_argument("--seed", type=_seed, default=0,
-                   help="random seed, a non-negative integer (default 0)")
+    r.add_argument("--seed", type=_seed, default=None,
+                   help="random seed, a non-negative integer (default 0; for a grid of units "
+                        "(mnist, fashion-mnist, cifar10): run only that seed's units)")
+    r.add_argument("--model", default=None,
+                   help="grids of units only: run only this model's units (default: all)")
+    r.add_argument("--units", type=Path, default=None,
+                   help="grids of units only: the units folder (default runs/units/, or "
+                        "runs/quick/units/ with --quick)")
     r.add_argument("--out", type=Path, default=None,
                    help="output folder (default figures/, or runs/quick/ with --quick, so a "
                         "quick run never overwrites the committed full results)")
     r.add_argument("--data", type=Path, default=None, help="data cache folder")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+
+    rep = sub.add_parser("report", help="merge a grid's finished units into NAME.json, .md, .png")
+    rep.add_argument("name", help="a grid experiment: mnist, fashion-mnist or cifar10")
+    rep.add_argument("--quick", action="store_true", help="report the --quick units")
+    rep.add_argument("--out", type=Path, default=None,
+                     help="output folder (default figures/, or runs/quick/ with --quick)")
+    rep.add_argument("--units", type=Path, default=None,
+                     help="the units folder (default runs/units/, or runs/quick/units/ with "
+                          "--quick)")
+    rep.add_argument("--data", type=Path, default=None, help="data cache folder")
+    rep.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
 
     b = sub.add_parser("bench", help="speed and memory benchmarks")
     from .benchmarks import BENCHMARKS  # names and descriptions only: imports no NumPy
@@ -114,11 +133,75 @@ def _cmd_run(args) -> int:
     from .datasets import DataError
 
     out = args.out if args.out is not None else Path("runs/quick" if args.quick else "figures")
+    if exp.grid is None and (args.model is not None or args.units is not None):
+        print(f"slaf-np run {args.name}: --model and --units apply to the grids of units "
+              f"({', '.join(_grids())}), not to {args.name}", file=sys.stderr)
+        return 2
     try:
-        exp.run(quick=args.quick, seed=args.seed, out=out, data_dir=args.data,
-                verbose=not args.quiet)
+        if exp.grid is not None:
+            return _run_grid(exp.grid, args, out)
+        exp.run(quick=args.quick, seed=0 if args.seed is None else args.seed, out=out,
+                data_dir=args.data, verbose=not args.quiet)
     except DataError as e:  # the data cannot be had: a user's problem, not a bug to trace
         print(f"slaf-np run {args.name}: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _grids() -> list[str]:
+    from .experiments import available
+
+    return [n for n, e in available().items() if e.grid is not None]
+
+
+def _units(args) -> Path:
+    from .experiments.classification import DEFAULT_UNITS, QUICK_UNITS
+
+    if args.units is not None:
+        return args.units
+    return QUICK_UNITS if args.quick else DEFAULT_UNITS
+
+
+def _run_grid(grid, args, out: Path) -> int:
+    """``run GRID``: the selected units not yet finished; with --quick, then the report."""
+    from .experiments.classification import run_grid
+    from .experiments.classification_report import report
+
+    if args.model is not None and args.model not in grid.models:
+        print(f"slaf-np run {grid.name}: no model {args.model!r}; known: "
+              f"{', '.join(grid.models)}", file=sys.stderr)
+        return 2
+    units = _units(args)
+    run_grid(grid, args.model, args.seed, units, args.quick, args.data, not args.quiet)
+    if args.quick:  # a pipeline check runs end to end
+        report(grid, units, out, True, args.data, verbose=not args.quiet)
+    elif not args.quiet:
+        print(f"[{grid.name}] next: slaf-np report {grid.name}"
+              f"{'' if args.units is None else f' --units {units}'}", flush=True)
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from .datasets import DataError
+    from .experiments import get
+
+    try:
+        exp = get(args.name)
+    except KeyError as e:
+        print(f"slaf-np report: {e.args[0]}", file=sys.stderr)
+        return 2
+    if exp.grid is None:
+        print(f"slaf-np report: {args.name} is not a grid of units (grids: "
+              f"{', '.join(_grids())}); `slaf-np run {args.name}` writes its report itself",
+              file=sys.stderr)
+        return 2
+    from .experiments.classification_report import report
+
+    out = args.out if args.out is not None else Path("runs/quick" if args.quick else "figures")
+    try:
+        report(exp.grid, _units(args), out, args.quick, args.data, verbose=not args.quiet)
+    except DataError as e:
+        print(f"slaf-np report {args.name}: {e}", file=sys.stderr)
         return 1
     return 0
 
@@ -163,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
         return _cmd_list()
     if args.command == "run":
         return _cmd_run(args)
+    if args.command == "report":
+        return _cmd_report(args)
     if args.command == "bench":
         return _cmd_bench(args)
     if args.command == "data":

@@ -83,6 +83,7 @@ class Experiment:
     description: str
     func: Callable[[RunContext], dict]
     quick_is_result: bool = False   # the quick run is a result in its own right (a demo)
+    grid: object = None             # a grid of units (slaf_np.experiments.classification.Grid)
 
     def run(self, quick: bool = False, seed: int = 0, out: str | Path = "figures",
             data_dir: str | Path | None = None, verbose: bool = True) -> dict:
@@ -109,16 +110,18 @@ class Experiment:
         return record
 
 
-def register(name: str, description: str, quick_is_result: bool = False):
+def register(name: str, description: str, quick_is_result: bool = False, grid=None):
     """Decorator: add ``func(ctx) -> dict`` to the registry under ``name``.
 
     A ``--quick`` run is a smoke test of the pipeline at toy sizes, and the runner says so (in
     the log and as ``quick_note`` in the JSON), unless ``quick_is_result``: the quick run is a
-    result in its own right (the two-spirals demo)."""
+    result in its own right (the two-spirals demo). ``grid``: the experiment is a grid of
+    resumable units (:class:`slaf_np.experiments.classification.Grid`), which ``slaf-np run
+    NAME [--model M] [--seed S]`` and ``slaf-np report NAME`` drive unit by unit."""
     def deco(func):
         if name in _REGISTRY and _REGISTRY[name].func.__module__ != func.__module__:
             raise ValueError(f"experiment {name!r} registered twice")
-        _REGISTRY[name] = Experiment(name, description, func, quick_is_result)
+        _REGISTRY[name] = Experiment(name, description, func, quick_is_result, grid)
         return func
     return deco
 

@@ -1,0 +1,341 @@
+"""Classification experiments as grids of resumable **units**: one (experiment, model, seed) each.
+
+A full classification experiment is hours of CPU time, so it is split into units that run, stop
+and resume independently (and can be spread over machines)::
+
+    slaf-np run mnist --model slaf --seed 1     one unit; run it again after a kill to resume it
+    slaf-np run mnist                           every unit not yet finished, in order
+    slaf-np report mnist                        finished units -> figures/mnist.{json,md,png}
+
+A unit lives in ``<units>/<experiment>/<model>_seed<k>/`` (``<units>`` is ``runs/units`` by
+default): ``checkpoint.npz`` (:mod:`slaf_np.train.checkpoint`, written every
+:data:`CHECKPOINT_SECONDS` and at each epoch's end, so a killed process loses at most that much),
+and when it has finished ``model.npz`` (the final model, :func:`slaf_np.nn.io.save`) and
+``unit.json`` (written atomically, last: a unit is finished exactly when it exists). The unit
+records its configuration, seed, the curve (per evaluation: iteration, validation accuracy, test
+accuracy, mean training loss since the previous evaluation), wall time, iterations per second,
+peak memory and provenance, and the metrics of :func:`metrics`.
+
+Evaluation. Every ``eval_every`` iterations the running statistics (SLAF, BatchNorm, MaxScale)
+are re-estimated exactly over a fixed sample of ``cal_size`` training images
+(:func:`slaf_np.recalibrate`; the sample, not the whole training set, because a pass over 50k
+images per evaluation would cost more than the training: see each experiment's docstring), then
+the validation and test sets are scored in evaluation mode. Training-mode forwards use batch
+statistics, so the evaluations do not change the trajectory of the weights.
+
+Seeds: unit seed ``k`` gives ``numpy.random.SeedSequence(k).spawn(3)``: the first child draws the
+initial weights (and the dropout masks), the second the batch order, the third the augmentation.
+"""
+
+from __future__ import annotations
+
+import math
+import resource
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..train.callbacks import Callback
+
+DEFAULT_UNITS = Path("runs/units")
+QUICK_UNITS = Path("runs/quick/units")
+CHECKPOINT_SECONDS = 180.0  # a killed unit loses at most about 3 minutes
+LAST_K = 10                 # "mean of the last 10 evaluations"
+SEED_RULE = ("unit seed k: numpy.random.SeedSequence(k).spawn(3) -> initial weights and dropout, "
+             "batch order, augmentation")
+METRIC_LABELS = {
+    "best_test_selects_on_test": "best test accuracy over evaluations (the paper's metric; it "
+                                 "selects on the test set)",
+    "test_at_best_val": "test accuracy of the evaluation with the best validation accuracy",
+    "final_test": "test accuracy at the end of training",
+    "mean_last10_test": f"mean test accuracy of the last {LAST_K} evaluations",
+}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model of a grid: how to build and train it, and which seeds the grid runs."""
+
+    build: Callable[[np.random.Generator, bool], object]   # (rng, quick) -> model
+    optimizer: Callable[[object], object]                  # model -> Optimizer
+    milestones: Callable[[int], list]                      # total iterations -> [(start, rate)]
+    seeds: tuple[int, ...]
+    description: str
+    penalty: Callable[[object], object] | None = None      # model -> fit's penalty
+    paper: float | None = None                             # the paper's reported accuracy, %
+    full: Budget | None = None                             # instead of the grid's full budget
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long a unit trains and how it is evaluated."""
+
+    iterations: int
+    batch: int
+    eval_every: int
+    cal_size: int
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A classification experiment: data, models, budgets and what its report adds."""
+
+    name: str
+    models: dict[str, ModelSpec]
+    load: Callable[[Path | None, bool], tuple]   # (data_dir, quick) -> ((X, y), (Xv, yv), (Xt, yt))
+    full: Budget
+    quick: Budget
+    augment: bool = False
+    activations: tuple[str, ...] = ()            # models whose learned SLAFs report draws
+    notes: dict = field(default_factory=dict)
+    extra_report: Callable[[dict], dict] | None = None
+
+    def budget(self, quick: bool, model: str | None = None) -> Budget:
+        """The quick budget, else the model's own full budget if it has one, else the grid's."""
+        if quick:
+            return self.quick
+        own = None if model is None else self.models[model].full
+        return own if own is not None else self.full
+
+    def units(self, model: str | None = None, seed: int | None = None) -> list[tuple[str, int]]:
+        """The (model, seed) pairs of the grid, in order; ``model`` / ``seed`` select.
+        An explicit ``seed`` outside the grid's seeds is a unit too (an extra seed)."""
+        if model is not None and model not in self.models:
+            raise KeyError(f"{self.name}: no model {model!r}; known: {', '.join(self.models)}")
+        names = [model] if model is not None else list(self.models)
+        if seed is not None:
+            return [(m, seed) for m in names]
+        return [(m, s) for m in names for s in self.models[m].seeds]
+
+
+def unit_dir(units: Path, grid: str, model: str, seed: int) -> Path:
+    return Path(units) / grid / f"{model}_seed{seed}"
+
+
+def command(grid: Grid, model: str, seed: int, units: Path, quick: bool) -> str:
+    """The command that runs (or resumes) one unit."""
+    default = QUICK_UNITS if quick else DEFAULT_UNITS
+    where = "" if Path(units) == default else f" --units {units}"
+    flag = " --quick" if quick else ""
+    return f"slaf-np run {grid.name} --model {model} --seed {seed}{flag}{where}"
+
+
+# -- callbacks ---------------------------------------------------------------------------------
+class Curve(Callback):
+    """Every ``every`` iterations (and at the end): recalibrate on ``cal``, score ``val`` and
+    ``test``, append ``[iteration, val %, test %, mean training loss since the last one]``.
+    Its state (the rows, the loss sums, the seconds spent) goes into the checkpoint."""
+
+    def __init__(self, every: int, val, test, cal: np.ndarray, verbose: bool = False) -> None:
+        self.every, self.val, self.test, self.cal, self.verbose = every, val, test, cal, verbose
+        self.rows: list[list[float]] = []
+        self.loss_sum, self.loss_n, self.prev = 0.0, 0, 0.0
+        self.seconds_before, self.eval_seconds = 0.0, 0.0
+        self.t0 = time.perf_counter()
+
+    def seconds(self) -> float:
+        return self.seconds_before + time.perf_counter() - self.t0
+
+    def on_train_begin(self, run) -> None:
+        self.t0 = time.perf_counter()
+
+    def on_epoch_begin(self, run) -> None:
+        self.prev = 0.0
+
+    def on_batch_end(self, run) -> None:
+        a, b = run.batches[run.step - 1]
+        self.loss_sum += run.totals[0] - self.prev
+        self.loss_n += b - a
+        self.prev = run.totals[0]
+        if run.iteration % self.every == 0:
+            self.evaluate(run)
+
+    def on_train_end(self, run) -> None:
+        if not self.rows or self.rows[-1][0] != run.iteration:
+            self.evaluate(run)
+
+    def evaluate(self, run) -> None:
+        from ..train import evaluate
+        from ..train.calibration import recalibrate, statistic_layers
+
+        t = time.perf_counter()
+        if statistic_layers(run.model):
+            recalibrate(run.model, self.cal)
+        accs = [100 * evaluate(run.model, X, y, "softmax_cross_entropy", "accuracy",
+                               batch_size=1000)[1] for X, y in (self.val, self.test)]
+        loss = self.loss_sum / max(self.loss_n, 1)
+        self.rows.append([run.iteration, accs[0], accs[1], loss])
+        self.loss_sum, self.loss_n = 0.0, 0
+        self.eval_seconds += time.perf_counter() - t
+        if self.verbose:
+            print(f"  iteration {run.iteration}: val {accs[0]:.2f} %  test {accs[1]:.2f} %  "
+                  f"train loss {loss:.4f}  ({self.seconds():.0f} s)", flush=True)
+
+    def state_dict(self) -> dict:
+        return {"rows": [list(r) for r in self.rows], "loss_sum": self.loss_sum,
+                "loss_n": self.loss_n, "prev": self.prev, "seconds": self.seconds(),
+                "eval_seconds": self.eval_seconds}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rows = [list(r) for r in state["rows"]]
+        self.loss_sum, self.loss_n, self.prev = state["loss_sum"], state["loss_n"], state["prev"]
+        self.seconds_before, self.eval_seconds = state["seconds"], state["eval_seconds"]
+        self.t0 = time.perf_counter()
+
+
+class StopAt(Callback):
+    """End training after ``iterations`` steps, mid-epoch if need be (the epoch is closed there:
+    its History entry averages over the rows it used, divided by the epoch's size)."""
+
+    def __init__(self, iterations: int) -> None:
+        self.iterations = iterations
+
+    def on_batch_end(self, run) -> None:
+        if run.iteration >= self.iterations:
+            run.stop, run.step = True, run.n_steps
+
+
+class Augment(Callback):
+    """Replace the training images by a fresh :func:`slaf_np.datasets.augment.augment` of the
+    clean ones at the start of each epoch. Its state (the generator's state at the start of the
+    epoch and now) lets a resumed run rebuild the epoch's images bit for bit."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.clean = None
+        self.epoch_state = self.rng.bit_generator.state
+        self.pending: dict | None = None
+
+    def on_train_begin(self, run) -> None:
+        self.clean = run.X
+
+    def _draw(self, run) -> None:
+        from ..datasets.augment import augment
+
+        self.epoch_state = self.rng.bit_generator.state
+        run.X = augment(self.clean, self.rng)
+
+    def on_epoch_begin(self, run) -> None:
+        if self.pending is not None:  # resumed between epochs
+            self.rng.bit_generator.state, self.pending = self.pending["now"], None
+        self._draw(run)
+
+    def on_batch_begin(self, run) -> None:
+        if self.pending is not None:  # resumed mid-epoch: the epoch's images again
+            self.rng.bit_generator.state, self.pending = self.pending["epoch"], None
+            self._draw(run)
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch_state, "now": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.pending = state
+
+
+# -- metrics -----------------------------------------------------------------------------------
+def metrics(rows: list[list[float]]) -> dict:
+    """The four accuracies (%) of a curve, keys of :data:`METRIC_LABELS`. Ties in validation
+    accuracy go to the earliest evaluation."""
+    it, val, test = (np.array([r[i] for r in rows]) for i in range(3))
+    return {"best_test_selects_on_test": float(test.max()),
+            "best_test_iteration": int(it[test.argmax()]),
+            "test_at_best_val": float(test[val.argmax()]),
+            "best_val_iteration": int(it[val.argmax()]),
+            "final_test": float(test[-1]),
+            "mean_last10_test": float(test[-LAST_K:].mean())}
+
+
+# -- one unit ----------------------------------------------------------------------------------
+def run_unit(grid: Grid, model_name: str, seed: int, units: Path = DEFAULT_UNITS,
+             quick: bool = False, data_dir: Path | None = None, verbose: bool = True,
+             callbacks: list[Callback] = (), data=None) -> dict:
+    """Run (or resume, or, when finished, just read) one unit; returns its ``unit.json`` record.
+
+    ``callbacks`` are added after the unit's own (the tests stop a unit with one); ``data``
+    replaces ``grid.load`` (already loaded splits, to load them once for a whole grid).
+    """
+    from ..nn import io
+    from ..provenance import collect, finish
+    from ..train import fit
+    from ..train.checkpoint import Checkpoint
+    from ..train.optim import StepSchedule
+    from ..utils import atomic_write_json
+
+    spec = grid.models[model_name]
+    folder = unit_dir(units, grid.name, model_name, seed)
+    done = folder / "unit.json"
+    if done.exists():
+        import json
+
+        if verbose:
+            print(f"[{grid.name}] {model_name} seed {seed}: finished ({done})", flush=True)
+        return json.loads(done.read_text())
+    folder.mkdir(parents=True, exist_ok=True)
+    provenance = collect()
+    budget = grid.budget(quick, model_name)
+    (X, y), val, test = data if data is not None else grid.load(data_dir, quick)
+    init, order, aug = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
+    cal = X[np.sort(np.random.default_rng(seed).permutation(len(X))[:budget.cal_size])]
+    model = spec.build(init, quick)
+    schedule = StepSchedule(spec.milestones(budget.iterations))
+    steps = math.ceil(len(X) / budget.batch)
+    epochs = math.ceil(budget.iterations / steps)
+    curve = Curve(budget.eval_every, val, test, cal, verbose)
+    hooks = [Augment(aug)] if grid.augment else []
+    hooks += [curve, StopAt(budget.iterations),
+              Checkpoint(folder / "checkpoint.npz", every=10 if quick else None,
+                         seconds=CHECKPOINT_SECONDS), *callbacks]
+    if verbose:
+        print(f"[{grid.name}] {model_name} seed {seed}: {budget.iterations} iterations of "
+              f"{budget.batch} ({epochs} epochs of {steps}) -> {folder}", flush=True)
+    opt = spec.optimizer(model)
+    penalty = None if spec.penalty is None else spec.penalty(model)
+    history = fit(model, X, y, "softmax_cross_entropy", opt, epochs=epochs,
+                  batch_size=budget.batch, rng=order, metric="accuracy", schedule=schedule,
+                  penalty=penalty, keep="last",
+                  verbose=verbose, callbacks=hooks, resume=True, calibrate=False)
+    seconds, eval_seconds = curve.seconds(), curve.eval_seconds
+    io.save(model, folder / "model.npz")
+    record = {
+        "experiment": grid.name, "model": model_name, "seed": seed, "quick": quick,
+        "description": spec.description, "seed_rule": SEED_RULE,
+        "config": {"iterations": history.iterations, "batch": budget.batch, "epochs": epochs,
+                   "eval_every": budget.eval_every, "cal_size": budget.cal_size,
+                   "augment": grid.augment, "schedule": schedule.milestones,
+                   "optimizer": type(opt).__name__, "penalty": repr(penalty),
+                   "n_train": len(X), "n_val": len(val[0]), "n_test": len(test[0]),
+                   "parameters": int(sum(p.size for p in model.params.values()))},
+        "curve_columns": ["iteration", "val_accuracy", "test_accuracy", "train_loss"],
+        "curve": curve.rows,
+        "metrics": metrics(curve.rows),
+        "seconds": round(seconds, 2), "eval_seconds": round(eval_seconds, 2),
+        "iterations_per_second": round(history.iterations / max(seconds - eval_seconds, 1e-9), 3),
+        "peak_memory_mb": round(_maxrss_mb(), 1),
+        "provenance": finish(provenance),
+    }
+    atomic_write_json(done, record)
+    if verbose:
+        m = record["metrics"]
+        print(f"[{grid.name}] {model_name} seed {seed}: final test {m['final_test']:.2f} %, "
+              f"{seconds:.0f} s ({record['iterations_per_second']:.2f} it/s) -> {done}",
+              flush=True)
+    return record
+
+
+def _maxrss_mb() -> float:
+    """Peak resident memory of this process (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 2**20 if sys.platform == "darwin" else rss / 1024
+
+
+def run_grid(grid: Grid, model: str | None = None, seed: int | None = None,
+             units: Path = DEFAULT_UNITS, quick: bool = False, data_dir: Path | None = None,
+             verbose: bool = True) -> list[dict]:
+    """Run every selected unit not yet finished, in order (the data loaded once)."""
+    todo = grid.units(model, seed)
+    data = grid.load(data_dir, quick)
+    return [run_unit(grid, m, s, units, quick, data_dir, verbose, data=data) for m, s in todo]

@@ -1,0 +1,222 @@
+"""``slaf-np report NAME``: merge a grid's finished units into ``NAME.json``, ``NAME.md``,
+``NAME.png`` (and ``NAME_activations_<model>.png``).
+
+The JSON holds every finished unit (its curve, metrics, times), a summary per model (mean and
+standard deviation over seeds of each metric of
+:data:`slaf_np.experiments.classification.METRIC_LABELS`), the missing units with the command
+that runs each, and the grid's notes (budgets and why). The figures are drawn from that data only:
+test accuracy against iteration for every unit, the final and the best-on-test numbers in the
+legend; and, for the grid's ``activations`` models, the learned SLAFs of the saved model of the
+lowest finished seed over a sample of test images (:func:`slaf_np.plotting.plot_activations`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .classification import (
+    DEFAULT_UNITS,
+    METRIC_LABELS,
+    QUICK_UNITS,
+    Grid,
+    command,
+    unit_dir,
+)
+
+ACTIVATION_SAMPLE = 1000  # test images whose SLAF inputs the activation figure histograms
+
+
+def collect(grid: Grid, units: Path, quick: bool) -> tuple[list[dict], list[dict]]:
+    """The finished units' records and the missing units (model, seed, command), grid order."""
+    done, missing = [], []
+    pairs = grid.units()
+    for model in grid.models:  # extra seeds (and models outside the default grid) run by hand
+        found = Path(units) / grid.name
+        pairs += sorted((model, int(p.parent.name.rsplit("_seed", 1)[1]))
+                        for p in found.glob(f"{model}_seed*/unit.json")
+                        if (model, int(p.parent.name.rsplit("_seed", 1)[1])) not in pairs)
+    for model, seed in pairs:
+        path = unit_dir(units, grid.name, model, seed) / "unit.json"
+        if path.exists():
+            done.append(json.loads(path.read_text()))
+        else:
+            started = path.with_name("checkpoint.npz").exists()
+            missing.append({"model": model, "seed": seed, "started": started,
+                            "command": command(grid, model, seed, units, quick)})
+    return done, missing
+
+
+def _mean_std(values: list[float]) -> dict:
+    a = np.asarray(values, dtype=np.float64)
+    return {"mean": float(a.mean()), "std": float(a.std(ddof=1)) if len(a) > 1 else None,
+            "n": len(a), "values": [float(v) for v in a]}
+
+
+def summarize(grid: Grid, records: list[dict]) -> dict:
+    """Per model: seeds, each metric's mean / std / values, mean seconds and it/s, peak MB."""
+    out = {}
+    for name, spec in grid.models.items():
+        rs = [r for r in records if r["model"] == name]
+        if not rs:
+            continue
+        out[name] = {"description": spec.description, "paper": spec.paper,
+                     "seeds": [r["seed"] for r in rs],
+                     "parameters": rs[0]["config"]["parameters"],
+                     **{k: _mean_std([r["metrics"][k] for r in rs]) for k in METRIC_LABELS},
+                     "seconds": _mean_std([r["seconds"] for r in rs]),
+                     "iterations_per_second": _mean_std([r["iterations_per_second"] for r in rs]),
+                     "peak_memory_mb": max(r["peak_memory_mb"] for r in rs)}
+    return out
+
+
+def paired(records: list[dict], a: str, b: str) -> dict:
+    """``b - a`` per seed both finished, for each metric: mean, std, and whether the mean gain
+    exceeds its noise (``|mean| > 2 std / sqrt(n)``, about a 95 % interval that excludes 0)."""
+    by = {(r["model"], r["seed"]): r for r in records}
+    seeds = sorted(s for m, s in by if m == a and (b, s) in by)
+    out = {"pair": f"{b} - {a}", "seeds": seeds,
+           "rule": "gain exceeds noise when |mean| > 2 std / sqrt(n) over the paired seeds"}
+    for k in METRIC_LABELS:
+        d = [by[(b, s)]["metrics"][k] - by[(a, s)]["metrics"][k] for s in seeds]
+        if not d:
+            continue
+        st = _mean_std(d)
+        st["exceeds_noise"] = (None if st["std"] is None else
+                               bool(abs(st["mean"]) > 2 * st["std"] / np.sqrt(st["n"])))
+        out[k] = st
+    return out
+
+
+def _fmt(st: dict) -> str:
+    if st["std"] is None:
+        return f"{st['mean']:.2f}"
+    return f"{st['mean']:.2f} ± {st['std']:.2f}"
+
+
+def markdown(result: dict) -> str:
+    """The table of ``result["models"]`` (and the missing units)."""
+    cols = ["model", "seeds", "params", "paper", *(k for k in METRIC_LABELS),
+            "min / unit", "it/s", "peak MB"]
+    lines = [f"# {result['experiment']}", ""]
+    if result.get("quick_note"):
+        lines += [f"**Pipeline check, not a result**: {result['quick_note']}", ""]
+    lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for name, s in result["models"].items():
+        paper = "-" if s["paper"] is None else f"{s['paper']:.2f}"
+        lines.append("| " + " | ".join([
+            name, ",".join(map(str, s["seeds"])), f"{s['parameters']:,}", paper,
+            *(_fmt(s[k]) for k in METRIC_LABELS), f"{s['seconds']['mean'] / 60:.1f}",
+            f"{s['iterations_per_second']['mean']:.2f}", f"{s['peak_memory_mb']:.0f}"]) + " |")
+    lines += ["", "Accuracies in % (mean ± standard deviation over seeds):", ""]
+    lines += [f"* `{k}`: {v}" for k, v in METRIC_LABELS.items()]
+    if result.get("paired"):
+        p = result["paired"]
+        lines += ["", f"Paired difference {p['pair']} over seeds {p['seeds']} ({p['rule']}):", ""]
+        lines += [f"* `{k}`: {_fmt(p[k])} (exceeds noise: {p[k]['exceeds_noise']})"
+                  for k in METRIC_LABELS if k in p]
+    if result["missing"]:
+        lines += ["", "Missing units (run each, in the background if long):", ""]
+        lines += [f"* `{m['command']}`{' (started: resumes)' if m['started'] else ''}"
+                  for m in result["missing"]]
+    return "\n".join(lines) + "\n"
+
+
+def plot_curves(result: dict, path: Path) -> Path:
+    """Test accuracy against iteration, one line per unit (colour per model, style per seed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..utils import save_figure
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    models = list(result["models"])
+    for u in result["units"]:
+        it = [r[0] for r in u["curve"]]
+        test = [r[2] for r in u["curve"]]
+        m = u["metrics"]
+        ax.plot(it, test, color=colors[models.index(u["model"]) % len(colors)],
+                linestyle=("-", "--", ":", "-.")[u["seed"] % 4],
+                label=f"{u['model']} seed {u['seed']}: final {m['final_test']:.2f} %, "
+                      f"best {m['best_test_selects_on_test']:.2f} %")
+    finals = [r[2] for u in result["units"] for r in u["curve"][len(u["curve"]) // 2:]]
+    if finals:  # zoom on the second half of training, where the models differ
+        ax.set_ylim(max(0.0, min(finals) - 1.0), min(100.0, max(finals) + 0.5))
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("test accuracy (%)")
+    title = f"{result['experiment']}: test accuracy (evaluation mode)"
+    if result.get("quick_note"):
+        title += "\npipeline check (--quick), not a result"
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    save_figure(fig, path)
+    plt.close(fig)
+    return path
+
+
+def plot_learned(grid: Grid, result: dict, units: Path, out: Path, data_dir, quick: bool) -> list:
+    """The learned-activation figure of each ``grid.activations`` model (lowest finished seed)."""
+    from ..nn import io
+    from ..plotting import plot_activations
+
+    paths = []
+    X = None
+    for name in grid.activations:
+        seeds = sorted(u["seed"] for u in result["units"] if u["model"] == name)
+        if not seeds:
+            continue
+        if X is None:
+            X = grid.load(data_dir, quick)[2][0][:ACTIVATION_SAMPLE]
+        model = io.load(unit_dir(units, grid.name, name, seeds[0]) / "model.npz")
+        path = out / f"{grid.name}_activations_{name}.png"
+        plot_activations(model, X, path=path)
+        paths.append(path.name)
+    return paths
+
+
+def report(grid: Grid, units: Path | None = None, out: Path = Path("figures"),
+           quick: bool = False, data_dir: Path | None = None, write: bool = True,
+           verbose: bool = True) -> dict:
+    """Merge the finished units of ``grid`` into ``out/NAME.json`` (with ``write``), ``.md``
+    and ``.png``; returns the merged record. Missing units are listed with their commands."""
+    from ..experiments import QUICK_NOTE
+    from ..provenance import collect as provenance
+    from ..provenance import finish
+    from ..utils import atomic_write_bytes, atomic_write_json
+
+    prov = provenance()
+    units = Path(units) if units is not None else (QUICK_UNITS if quick else DEFAULT_UNITS)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    records, missing = collect(grid, units, quick)
+    result = {"experiment": grid.name, "quick": quick}
+    if quick:
+        result["quick_note"] = QUICK_NOTE.format(name=grid.name)
+    result.update({"units_dir": str(units), "metric_labels": METRIC_LABELS,
+                   "budget": vars(grid.budget(quick)), "notes": grid.notes,
+                   "models": summarize(grid, records), "missing": missing,
+                   "complete": not missing, "units": records})
+    if grid.extra_report is not None:
+        result.update(grid.extra_report(result))
+    figures = []
+    if records:
+        figures.append(plot_curves(result, out / f"{grid.name}.png").name)
+        figures += plot_learned(grid, result, units, out, data_dir, quick)
+    result["figures"] = figures
+    atomic_write_bytes(out / f"{grid.name}.md", markdown(result).encode())
+    if write:
+        atomic_write_json(out / f"{grid.name}.json", {**result, "provenance": finish(prov)})
+    if verbose:
+        print(f"[{grid.name}] report: {len(records)} finished, {len(missing)} missing -> "
+              f"{out / grid.name}.json / .md / .png", flush=True)
+        for m in missing:
+            print(f"  missing: {m['command']}", flush=True)
+        if quick:
+            print(f"[{grid.name}] {result['quick_note']}", flush=True)
+    return result

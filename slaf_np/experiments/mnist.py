@@ -1,0 +1,141 @@
+"""MNIST: the paper's SLNN CNN against its ReLU CNN and the other SLAF routines (paper s. 4).
+
+Goal
+    The paper's "Comparison on MNIST": SLAF 99.55 %, ReLU 99.34 %, EMFN 99.46, MS 99.44, GC 99.43
+    (best test accuracy over iterations 5k-25k, evaluated every 100). A grid of units
+    (:mod:`slaf_np.experiments.classification`): ``slaf`` and ``relu`` with seeds 0 and 1, the
+    routines ``emfn``, ``ms``, ``gc`` with seed 0::
+
+        slaf-np run mnist --model slaf --seed 1     one unit (resumes after a kill)
+        slaf-np run mnist                           every unfinished unit
+        slaf-np report mnist                        figures/mnist.{json,md,png}
+
+Data: the paper's split, 55,000 train / 5,000 validation (the first 5,000 training images) /
+10,000 test, pixels / 255. Every unit: 25,000 iterations of batch 50 (22.7 epochs; the last one
+is cut at iteration 25,000).
+
+Models (the networks of :mod:`slaf_np.models`, one source of truth):
+
+* ``slaf``: :func:`~slaf_np.models.mnist_slnn` (SLAF k = 4, 4, 5, standardised powers); Adam
+  1e-2, 1e-3 from iteration 3,000, 5e-5 from 5,000 (the paper's schedule).
+* ``relu``: :func:`~slaf_np.models.mnist_relu_cnn`; Adam 1e-3, 1e-4 from 3,000 (the paper's).
+* ``emfn``, ``ms``, ``gc``: the SLNN CNN's layout with each SLAF replaced by a routine's scaling
+  layer and unstandardised SLAF (docs/paper.md s. 3, built as
+  :func:`slaf_np.experiments.spirals.build` composes them): EMFN ``SampleMaxScale()`` then the
+  Fourier basis, 4 sines + 4 cosines, one coefficient vector per layer; MS ``MaxScale(C)`` then
+  raw powers (k = 4, 4, 5, per channel / neuron); GC ``Affine(C, eps=1e-3)`` (the authors' MNIST
+  batch normalisation that never left its initial statistics) then raw powers, gradients clipped
+  at global norm 5.0. Assumed (the scripts' schedules are not known): the SLNN's Adam schedule.
+
+Evaluation frequency (measured, the rule of the issue: every 100 iterations as the paper unless
+that costs more than 20 % of the run). On this machine (2 busy cores, one BLAS thread) a training
+iteration took 20 ms for the SLNN and 36 ms for the ReLU CNN; one evaluation (recalibrating the
+SLAF statistics on 5,000 training images, 1.5 s, then scoring 5,000 validation + 10,000 test
+images, 0.25 ms / 0.5 ms per image) took about 5 s for the SLNN and 7.5 s for the ReLU CNN.
+Every 100 iterations (2-3.6 s of training) would more than double the run; every 1,000
+iterations costs 5 / 20 = 25 % (SLNN) and 7.5 / 36 = 21 %; every 1,250 costs 20 % and 17 %.
+So ``EVAL_EVERY = 1250``: 20 evaluations, iterations 1,250 to 25,000. The paper's best-on-test
+number is a maximum over 201 evaluations, ours over 20 (16 of them in 5k-25k): a maximum over
+fewer noisy evaluations is lower, one more reason to read the honest metrics beside it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import models
+from . import register
+from .classification import Budget, Grid, ModelSpec, run_grid
+from .classification_report import report
+
+ITERATIONS, BATCH = 25_000, 50
+EVAL_EVERY = 1250
+CAL_SIZE = 5000
+QUICK = Budget(iterations=30, batch=16, eval_every=10, cal_size=64)
+QUICK_SIZES = (256, 128, 128)   # train, validation, test images of --quick
+CLIP_GC = 5.0
+
+
+def slaf_schedule(iterations: int) -> list:
+    """The paper's SLNN schedule; for a shorter run (``--quick``) the same fractions."""
+    f = iterations / ITERATIONS
+    return [(0, 1e-2), (max(1, round(3000 * f)), 1e-3), (max(2, round(5000 * f)), 5e-5)]
+
+
+def relu_schedule(iterations: int) -> list:
+    return [(0, 1e-3), (max(1, round(3000 * iterations / ITERATIONS)), 1e-4)]
+
+
+def routine_cnn(routine: str, rng, dtype=np.float32):
+    """The SLNN CNN with each SLAF replaced by ``routine``'s scaling layer + raw SLAF."""
+    from ..nn import SLAF, Affine, MaxScale, SampleMaxScale, Sequential
+
+    def act(c: int, k: int):
+        if routine == "emfn":
+            return Sequential(SampleMaxScale(dtype=dtype),
+                              SLAF(c, 8, basis="fourier", shared=True, normalize=False, rng=rng,
+                                   dtype=dtype))
+        if routine == "ms":
+            return Sequential(MaxScale(c, dtype=dtype),
+                              SLAF(c, k, normalize=False, rng=rng, dtype=dtype))
+        if routine == "gc":
+            return Sequential(Affine(c, eps=1e-3, dtype=dtype),
+                              SLAF(c, k, normalize=False, rng=rng, dtype=dtype))
+        raise ValueError(f"routine_cnn: unknown routine {routine!r}; known: emfn, ms, gc")
+
+    return models._mnist_cnn(act, (16, 32, 1024), (4, 4, 5), 28, 10, 0.5, "glorot", rng, dtype,
+                             f"routine_cnn({routine!r})")
+
+
+def load(data_dir, quick: bool):
+    """The paper's split as float32 (N, 1, 28, 28) / 255; ``quick``: the first few images."""
+    from ..datasets import load_mnist
+
+    splits = load_mnist(data_dir, download=False)
+    sizes = QUICK_SIZES if quick else (None, None, None)
+    return tuple((s.x[:n, None].astype(np.float32) / np.float32(255), s.y[:n])
+                 for s, n in zip(splits, sizes, strict=True))
+
+
+def _adam(lr: float, clip: float | None = None):
+    from ..train.optim import Adam
+
+    return lambda model: Adam(model, lr=lr, clip_norm=clip)
+
+
+def _routine(name: str, clip=None, paper=None) -> ModelSpec:
+    return ModelSpec(lambda rng, quick: routine_cnn(name, rng), _adam(1e-2, clip), slaf_schedule,
+                     (0,), f"{name.upper()} routine in the SLNN CNN (SLNN schedule"
+                           f"{', clip 5.0' if clip else ''})", paper=paper)
+
+
+GRID = Grid(
+    name="mnist",
+    models={
+        "slaf": ModelSpec(lambda rng, quick: models.mnist_slnn(rng=rng), _adam(1e-2),
+                          slaf_schedule, (0, 1), "SLNN CNN, SLAF k=4,4,5 (paper schedule)",
+                          paper=99.55),
+        "relu": ModelSpec(lambda rng, quick: models.mnist_relu_cnn(rng=rng), _adam(1e-3),
+                          relu_schedule, (0, 1), "ReLU CNN (paper schedule)", paper=99.34),
+        "emfn": _routine("emfn", paper=99.46),
+        "ms": _routine("ms", paper=99.44),
+        "gc": _routine("gc", CLIP_GC, paper=99.43),
+    },
+    load=load,
+    full=Budget(ITERATIONS, BATCH, EVAL_EVERY, CAL_SIZE),
+    quick=QUICK,
+    activations=("slaf",),
+    notes={"eval_every": f"every {EVAL_EVERY} iterations, not 100: an evaluation (5 s SLNN, "
+                         f"7.5 s ReLU) every 100 iterations would cost more than the training; "
+                         f"every {EVAL_EVERY} costs about 20 % (module docstring)",
+           "paper_metric": "the paper's best test accuracy is over 201 evaluations in 5k-25k"},
+)
+
+
+@register("mnist", "MNIST: SLNN CNN vs ReLU CNN and the EMFN / MS / GC routines (units; "
+          "docs/paper.md section 4)", grid=GRID)
+def run(ctx) -> dict:
+    units = ctx.out / "units"
+    run_grid(GRID, units=units, quick=ctx.quick, data_dir=ctx.data_dir, verbose=ctx.verbose)
+    return report(GRID, units, ctx.out, ctx.quick, ctx.data_dir, write=False,
+                  verbose=ctx.verbose)
