@@ -30,6 +30,8 @@ evaluate every 3 epochs (about 13 %). 45 minutes is 2,700 s: 18 epochs at 150 s 
 machine; shared cores are slower, so ``EPOCHS = 15`` (5,280 iterations, about 40 minutes at the
 measured speed). The paper's setting, ResNet-32 for 250 epochs, is the models ``relu_paper`` and
 ``hybrid_paper`` (outside the default grid; the report gives their command and estimated time).
+
+``--quick`` (a pipeline check, not a result): ResNet-8, 192 / 64 / 64 images, 30 iterations of 16.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ WEIGHT_DECAY = 2e-4
 PAPER_EPOCHS, PAPER_DEPTH = 250, 32
 PAPER_EVAL_EVERY = 10 * STEPS             # the paper evaluated every 10 epochs
 COMPUTE_RATIO = 31 / 19   # 3x3 convolutions of ResNet-32 / ResNet-20 (each has the same FLOPs)
-QUICK = Budget(iterations=12, batch=16, eval_every=6, cal_size=32)
+QUICK = Budget(iterations=30, batch=16, eval_every=10, cal_size=32)
 QUICK_SIZES = (192, 64, 64)
 SEEDS = (0, 1, 2)
 

@@ -29,6 +29,7 @@ initial weights (and the dropout masks), the second the batch order, the third t
 
 from __future__ import annotations
 
+import json
 import math
 import resource
 import sys
@@ -269,8 +270,6 @@ def run_unit(grid: Grid, model_name: str, seed: int, units: Path = DEFAULT_UNITS
     folder = unit_dir(units, grid.name, model_name, seed)
     done = folder / "unit.json"
     if done.exists():
-        import json
-
         if verbose:
             print(f"[{grid.name}] {model_name} seed {seed}: finished ({done})", flush=True)
         return json.loads(done.read_text())
@@ -318,6 +317,7 @@ def run_unit(grid: Grid, model_name: str, seed: int, units: Path = DEFAULT_UNITS
         "provenance": finish(provenance),
     }
     atomic_write_json(done, record)
+    record = json.loads(done.read_text())  # what a finished unit returns: the file's contents
     if verbose:
         m = record["metrics"]
         print(f"[{grid.name}] {model_name} seed {seed}: final test {m['final_test']:.2f} %, "
