@@ -63,7 +63,8 @@ def _mnist_cnn(act: Callable[[int, int], Module], widths, degrees, image: int, c
     c1, c2, fc = (check_positive_int(w, "widths", where) for w in widths)
     k1, k2, k3 = degrees
     image = check_positive_int(image, "image", where)
-    trunk = Sequential(Conv2D(1, c1, 5, padding="same", rng=rng, dtype=dtype), act(c1, k1),
+    trunk = Sequential(Conv2D(1, c1, 5, padding="same", input_gradient=False, rng=rng,
+                              dtype=dtype), act(c1, k1),
                        MaxPool2D(2, padding="same"),
                        Conv2D(c1, c2, 5, padding="same", rng=rng, dtype=dtype), act(c2, k2),
                        MaxPool2D(2, padding="same"), Flatten())
@@ -176,7 +177,7 @@ def cifar_resnet(depth: int = 20, first_activation: Callable[[int], Module] | No
     act0 = first_activation(width) if first_activation is not None else ReLU()
     layers: list[Module] = [
         Conv2D(check_positive_int(in_channels, "in_channels", "cifar_resnet"), width, 3,
-               padding=1, bias=False, rng=rng, dtype=dtype),
+               padding=1, bias=False, input_gradient=False, rng=rng, dtype=dtype),
         BatchNorm(width, dtype=dtype), act0]
     c_in = width
     for stage in range(3):
@@ -191,8 +192,11 @@ def cifar_resnet(depth: int = 20, first_activation: Callable[[int], Module] | No
     return Sequential(*layers)
 
 
-def _conv3(c_in: int, c_out: int, rng, dtype, bias: bool = True) -> Conv2D:
-    return Conv2D(c_in, c_out, 3, padding="same", bias=bias, rng=rng, dtype=dtype)
+def _conv3(c_in: int, c_out: int, rng, dtype, bias: bool = True, first: bool = False) -> Conv2D:
+    """A 3x3 'same' convolution; ``first``: the network's first layer, which computes no input
+    gradient."""
+    return Conv2D(c_in, c_out, 3, padding="same", bias=bias, input_gradient=not first, rng=rng,
+                  dtype=dtype)
 
 
 def fashion_slnn(hybrid: bool = False, widths: tuple[int, int, int] = (32, 64, 128),
@@ -257,7 +261,7 @@ def fashion_slnn(hybrid: bool = False, widths: tuple[int, int, int] = (32, 64, 1
         return AvgPool2D(2, padding="same")
 
     trunk = Sequential(
-        _conv3(1, w1, rng, dtype), s(w1), _conv3(w1, w1, rng, dtype), s(w1), pool(),
+        _conv3(1, w1, rng, dtype, first=True), s(w1), _conv3(w1, w1, rng, dtype), s(w1), pool(),
         _conv3(w1, w2, rng, dtype), s(w2), Residual(_conv3(w2, w2, rng, dtype), s(w2)), pool(),
         _conv3(w2, w3, rng, dtype), s(w3), Residual(_conv3(w3, w3, rng, dtype), s(w3)), pool(),
         Flatten())
@@ -318,7 +322,7 @@ def fashion_resnet(slaf_head: bool = False, widths: tuple[int, int, int] = (32, 
         return AvgPool2D(2, padding="same")
 
     trunk = Sequential(
-        _conv3(1, w1, rng, dtype), BatchNorm(w1, dtype=dtype), ReLU(),
+        _conv3(1, w1, rng, dtype, first=True), BatchNorm(w1, dtype=dtype), ReLU(),
         Conv2D(w1, w1, 1, rng=rng, dtype=dtype), BatchNorm(w1, dtype=dtype), pool(),
         basic_block(w1, w2, rng=rng, dtype=dtype), pool(),
         basic_block(w2, w3, rng=rng, dtype=dtype), pool(), Flatten())

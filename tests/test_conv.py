@@ -318,3 +318,38 @@ def test_empty_batch(kernels):
     assert dx.shape == x.shape
     np.testing.assert_array_equal(dW, 0)
     np.testing.assert_array_equal(db, 0)
+
+
+# -- input_gradient=False: a first layer skips col2im ---------------------------------------------
+def test_no_input_gradient_keeps_the_parameter_gradients():
+    """Same dW and db as the full backward, no dx (catches a flag that also drops dW or db, or
+    one that is ignored)."""
+    rng = np.random.default_rng(0)
+    full = Conv2D(2, 3, 3, padding=1, rng=1, dtype=np.float64)
+    first = Conv2D(2, 3, 3, padding=1, input_gradient=False, rng=1, dtype=np.float64)
+    x, dy = rng.standard_normal((4, 2, 5, 5)), rng.standard_normal((4, 3, 5, 5))
+    for layer in (full, first):
+        layer.forward(x, training=True)
+    assert isinstance(full.backward(dy), np.ndarray)
+    assert first.backward(dy) is None
+    for key in ("W", "b"):
+        np.testing.assert_array_equal(first.grads[key], full.grads[key])
+
+
+def test_no_input_gradient_only_first_and_saved(tmp_path):
+    from slaf_np.nn import ReLU, Residual, Sequential
+    from slaf_np.nn.io import load, save
+
+    first = Conv2D(1, 2, 3, input_gradient=False, rng=0)
+    model = Sequential(first, ReLU())
+    assert "input_gradient=False" in repr(first) or first.config()["input_gradient"] is False
+    save(model, tmp_path / "m.npz")
+    assert load(tmp_path / "m.npz").layers[0].input_gradient is False
+    with pytest.raises(ValueError, match="(?s)layer 1 .*only the first layer"):
+        Sequential(ReLU(), Conv2D(1, 2, 3, input_gradient=False))
+    with pytest.raises(ValueError, match="(?s)layer 1 .*only the first layer"):
+        Sequential(ReLU(), Sequential(Conv2D(1, 2, 3, input_gradient=False)))
+    with pytest.raises(ValueError, match="Residual: the body"):
+        Residual(Conv2D(2, 2, 3, padding=1, input_gradient=False))
+    with pytest.raises(TypeError, match="input_gradient must be True or False"):
+        Conv2D(1, 2, 3, input_gradient="no")

@@ -91,6 +91,15 @@ class _Container(Module):
         return iter(self.layers)
 
 
+def gives_no_input_gradient(m: Module) -> bool:
+    """Whether ``m``'s backward returns no input gradient: a layer made with
+    ``input_gradient=False`` (a network's first :class:`~slaf_np.nn.conv.Conv2D`), or a chain
+    that starts with one."""
+    if isinstance(m, Sequential):
+        return bool(m.layers) and gives_no_input_gradient(m.layers[0])
+    return getattr(m, "input_gradient", True) is False
+
+
 class Sequential(_Container):
     """Apply layers in order; backward runs them in reverse.
 
@@ -111,6 +120,10 @@ class Sequential(_Container):
                 what = (f"the class {m.__name__}; pass an instance, {m.__name__}(...)"
                         if isinstance(m, type) else f"{m!r} (a {type(m).__name__})")
                 raise TypeError(f"Sequential: layer {i} is {what}, not a Module")
+            if i > 0 and gives_no_input_gradient(m):
+                raise ValueError(f"Sequential: layer {i} ({m!r}) computes no input gradient, "
+                                 f"but layer {i - 1} needs one; only the first layer of a "
+                                 f"network may set input_gradient=False")
         self.layers = list(layers)
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:

@@ -30,7 +30,7 @@ import numpy as np
 
 from .activations import ReLU
 from .base import Module, as_rng, check_positive_int
-from .containers import Sequential, _Container
+from .containers import Sequential, _Container, gives_no_input_gradient
 from .conv import Conv2D
 from .norm import BatchNorm
 
@@ -66,6 +66,11 @@ class Residual(_Container):
                 raise TypeError(f"Residual: shortcut must be a Module or a list of Modules, got "
                                 f"{shortcut!r}")
             self.layers.append(Sequential(*path))
+        for name, path in zip(("body", "shortcut"), self.layers, strict=False):
+            if gives_no_input_gradient(path):
+                raise ValueError(f"Residual: the {name} starts with a layer that computes no "
+                                 f"input gradient (input_gradient=False), which the sum needs; "
+                                 f"only the first layer of a network may set it")
 
     @property
     def body(self) -> Sequential:
