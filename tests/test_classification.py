@@ -226,3 +226,27 @@ def test_cli_refuses_grid_options_elsewhere_and_unknown_models(capsys):
     assert "known: slaf, relu, emfn, ms, gc" in capsys.readouterr().err
     assert main(["report", "spirals"]) == 2
     assert "not a grid of units" in capsys.readouterr().err
+
+
+@pytest.mark.data
+def test_a_diverged_unit_is_reported_and_the_next_units_still_run(tmp_path, monkeypatch):
+    from slaf_np.experiments import classification
+    from slaf_np.experiments.classification_report import report
+    from slaf_np.train.loop import TrainingDivergedError
+
+    grid = _grid("fashion-mnist")
+    ran = []
+
+    def fake(grid, model, seed, units, *args, **kwargs):
+        ran.append(model)
+        if model == "slnn":
+            raise TrainingDivergedError("fit: training diverged at epoch 1 (test)")
+        return {}
+
+    monkeypatch.setattr(classification, "run_unit", fake)
+    classification.run_grid(grid, units=tmp_path, quick=True, verbose=False)
+    assert ran == ["slnn", "hybrid", "resnet"]
+    res = report(grid, tmp_path, tmp_path / "out", quick=True, verbose=False)
+    slnn = next(m for m in res["missing"] if m["model"] == "slnn")
+    assert "diverged at epoch 1 (test)" in slnn["diverged"]
+    assert "diverged: fit: training diverged" in (tmp_path / "out" / "fashion-mnist.md").read_text()

@@ -280,6 +280,12 @@ def run_unit(grid: Grid, model_name: str, seed: int, units: Path = DEFAULT_UNITS
     init, order, aug = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
     cal = X[np.sort(np.random.default_rng(seed).permutation(len(X))[:budget.cal_size])]
     model = spec.build(init, quick)
+    if not (folder / "checkpoint.npz").exists():
+        # a fresh deep SLNN's statistics (0, 1) overflow in evaluation mode (slaf_np.models), and
+        # fit checks the targets with one evaluation-mode forward: start from exact statistics
+        from ..train.calibration import recalibrate
+
+        recalibrate(model, cal)
     schedule = StepSchedule(spec.milestones(budget.iterations))
     steps = math.ceil(len(X) / budget.batch)
     epochs = math.ceil(budget.iterations / steps)
@@ -335,7 +341,23 @@ def _maxrss_mb() -> float:
 def run_grid(grid: Grid, model: str | None = None, seed: int | None = None,
              units: Path = DEFAULT_UNITS, quick: bool = False, data_dir: Path | None = None,
              verbose: bool = True) -> list[dict]:
-    """Run every selected unit not yet finished, in order (the data loaded once)."""
+    """Run every selected unit not yet finished, in order (the data loaded once).
+
+    A unit whose training diverges does not stop the others: the error goes to
+    ``diverged.txt`` in its folder (its checkpoint keeps the last good state), the report lists
+    it, and the next unit starts."""
+    from ..train.loop import TrainingDivergedError
+    from ..utils import atomic_write_bytes
+
     todo = grid.units(model, seed)
     data = grid.load(data_dir, quick)
-    return [run_unit(grid, m, s, units, quick, data_dir, verbose, data=data) for m, s in todo]
+    done = []
+    for m, s in todo:
+        try:
+            done.append(run_unit(grid, m, s, units, quick, data_dir, verbose, data=data))
+        except TrainingDivergedError as e:
+            path = unit_dir(units, grid.name, m, s) / "diverged.txt"
+            atomic_write_bytes(path, f"{e}\n".encode())
+            print(f"[{grid.name}] {m} seed {s} diverged ({path}): {e}", file=sys.stderr,
+                  flush=True)
+    return done

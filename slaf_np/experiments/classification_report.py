@@ -44,7 +44,10 @@ def collect(grid: Grid, units: Path, quick: bool) -> tuple[list[dict], list[dict
             done.append(json.loads(path.read_text()))
         else:
             started = path.with_name("checkpoint.npz").exists()
+            diverged = path.with_name("diverged.txt")
             missing.append({"model": model, "seed": seed, "started": started,
+                            "diverged": diverged.read_text().strip() if diverged.exists()
+                            else None,
                             "command": command(grid, model, seed, units, quick)})
     return done, missing
 
@@ -120,6 +123,7 @@ def markdown(result: dict) -> str:
     if result["missing"]:
         lines += ["", "Missing units (run each, in the background if long):", ""]
         lines += [f"* `{m['command']}`{' (started: resumes)' if m['started'] else ''}"
+                  f"{' (diverged: ' + m['diverged'] + ')' if m['diverged'] else ''}"
                   for m in result["missing"]]
     return "\n".join(lines) + "\n"
 

@@ -28,15 +28,17 @@ Models (the networks of :mod:`slaf_np.models`, one source of truth):
   at global norm 5.0. Assumed (the scripts' schedules are not known): the SLNN's Adam schedule.
 
 Evaluation frequency (measured, the rule of the issue: every 100 iterations as the paper unless
-that costs more than 20 % of the run). On this machine (2 busy cores, one BLAS thread) a training
-iteration took 20 ms for the SLNN and 36 ms for the ReLU CNN; one evaluation (recalibrating the
-SLAF statistics on 5,000 training images, 1.5 s, then scoring 5,000 validation + 10,000 test
-images, 0.25 ms / 0.5 ms per image) took about 5 s for the SLNN and 7.5 s for the ReLU CNN.
-Every 100 iterations (2-3.6 s of training) would more than double the run; every 1,000
-iterations costs 5 / 20 = 25 % (SLNN) and 7.5 / 36 = 21 %; every 1,250 costs 20 % and 17 %.
-So ``EVAL_EVERY = 1250``: 20 evaluations, iterations 1,250 to 25,000. The paper's best-on-test
-number is a maximum over 201 evaluations, ours over 20 (16 of them in 5k-25k): a maximum over
-fewer noisy evaluations is lower, one more reason to read the honest metrics beside it.
+that costs more than 20 % of the run). With one BLAS thread a training iteration took 20 ms
+(SLNN) and 36 ms (ReLU CNN) on an idle core, 41 ms and 71 ms with the 2 cores shared by other
+jobs (300- and 200-iteration units on the full data). One evaluation (recalibrating the SLAF
+statistics on ``CAL_SIZE = 2000`` training images, then scoring 5,000 validation + 10,000 test
+images) took 2.2 s for the SLNN on an idle core (6.8 s shared, with 5,000 calibration images)
+and 6.1 s shared for the ReLU CNN. Every 100 iterations (2 s of SLNN training) would add
+110 %; every 1,000 adds 2.2 / (1,000 x 0.020) = 11 % (SLNN) and 6.1 / 71 = 9 % (ReLU CNN).
+So ``EVAL_EVERY = 1000``: 25 evaluations, iterations 1,000 to 25,000. The paper's best-on-test
+number is a maximum over 201 evaluations, ours over 25 (21 of them in 5k-25k): a maximum over
+fewer noisy evaluations is lower, one more reason to read the honest metrics beside it. A unit
+takes about 9-18 min (SLNN and routines) and 16-31 min (ReLU CNN).
 """
 
 from __future__ import annotations
@@ -49,8 +51,8 @@ from .classification import Budget, Grid, ModelSpec, run_grid
 from .classification_report import report
 
 ITERATIONS, BATCH = 25_000, 50
-EVAL_EVERY = 1250
-CAL_SIZE = 5000
+EVAL_EVERY = 1000
+CAL_SIZE = 2000
 QUICK = Budget(iterations=30, batch=16, eval_every=10, cal_size=64)
 QUICK_SIZES = (256, 128, 128)   # train, validation, test images of --quick
 CLIP_GC = 5.0
@@ -125,9 +127,9 @@ GRID = Grid(
     full=Budget(ITERATIONS, BATCH, EVAL_EVERY, CAL_SIZE),
     quick=QUICK,
     activations=("slaf",),
-    notes={"eval_every": f"every {EVAL_EVERY} iterations, not 100: an evaluation (5 s SLNN, "
-                         f"7.5 s ReLU) every 100 iterations would cost more than the training; "
-                         f"every {EVAL_EVERY} costs about 20 % (module docstring)",
+    notes={"eval_every": f"every {EVAL_EVERY} iterations, not 100: an evaluation (2.2 s SLNN, "
+                         f"6 s ReLU) every 100 iterations would cost about as much as the "
+                         f"training; every {EVAL_EVERY} costs about 10 % (module docstring)",
            "paper_metric": "the paper's best test accuracy is over 201 evaluations in 5k-25k"},
 )
 
