@@ -24,7 +24,13 @@ the validation and test sets are scored in evaluation mode. Training-mode forwar
 statistics, so the evaluations do not change the trajectory of the weights.
 
 Seeds: unit seed ``k`` gives ``numpy.random.SeedSequence(k).spawn(3)``: the first child draws the
-initial weights (and the dropout masks), the second the batch order, the third the augmentation.
+initial weights (and the dropout masks), the second the batch order, the third the augmentation
+(:class:`Augment`: a fresh random crop and flip of the whole training set each epoch, 2.3 s for
+CIFAR's 45,000 images); ``default_rng(k)`` picks the calibration sample.
+
+Budgets: a unit trains a fixed number of iterations (:class:`StopAt` ends the last epoch there),
+the learning rate following a :class:`slaf_np.train.optim.StepSchedule` over iterations; the
+experiments' docstrings give the measured times the budgets come from.
 """
 
 from __future__ import annotations
@@ -47,7 +53,8 @@ QUICK_UNITS = Path("runs/quick/units")
 CHECKPOINT_SECONDS = 180.0  # a killed unit loses at most about 3 minutes
 LAST_K = 10                 # "mean of the last 10 evaluations"
 SEED_RULE = ("unit seed k: numpy.random.SeedSequence(k).spawn(3) -> initial weights and dropout, "
-             "batch order, augmentation")
+             "batch order, augmentation; the calibration sample: the first cal_size indices of "
+             "numpy.random.default_rng(k).permutation(n_train), sorted")
 METRIC_LABELS = {
     "best_test_selects_on_test": "best test accuracy over evaluations (the paper's metric; it "
                                  "selects on the test set)",
@@ -134,24 +141,29 @@ class Curve(Callback):
     def __init__(self, every: int, val, test, cal: np.ndarray, verbose: bool = False) -> None:
         self.every, self.val, self.test, self.cal, self.verbose = every, val, test, cal, verbose
         self.rows: list[list[float]] = []
-        self.loss_sum, self.loss_n, self.prev = 0.0, 0, 0.0
+        self.loss_sum, self.loss_n = 0.0, 0
         self.seconds_before, self.eval_seconds = 0.0, 0.0
         self.t0 = time.perf_counter()
 
     def seconds(self) -> float:
         return self.seconds_before + time.perf_counter() - self.t0
 
+    def loss(self, out: np.ndarray, y: np.ndarray):
+        """The training loss given to ``fit``: softmax cross-entropy, its batch means summed
+        here. (Differencing fit's epoch sums would lose the small losses that follow a huge
+        one, as raw powers give early on: 1e17 + 1 == 1e17 in float64.)"""
+        from ..train.losses import get_loss
+
+        value, dout = get_loss("softmax_cross_entropy")(out, y)
+        self.loss_sum += float(value) * len(y)
+        self.loss_n += len(y)
+        return value, dout
+
     def on_train_begin(self, run) -> None:
         self.t0 = time.perf_counter()
-
-    def on_epoch_begin(self, run) -> None:
-        self.prev = 0.0
+        self.loss_sum, self.loss_n = 0.0, 0   # not fit's check of the targets
 
     def on_batch_end(self, run) -> None:
-        a, b = run.batches[run.step - 1]
-        self.loss_sum += run.totals[0] - self.prev
-        self.loss_n += b - a
-        self.prev = run.totals[0]
         if run.iteration % self.every == 0:
             self.evaluate(run)
 
@@ -178,12 +190,12 @@ class Curve(Callback):
 
     def state_dict(self) -> dict:
         return {"rows": [list(r) for r in self.rows], "loss_sum": self.loss_sum,
-                "loss_n": self.loss_n, "prev": self.prev, "seconds": self.seconds(),
+                "loss_n": self.loss_n, "seconds": self.seconds(),
                 "eval_seconds": self.eval_seconds}
 
     def load_state_dict(self, state: dict) -> None:
         self.rows = [list(r) for r in state["rows"]]
-        self.loss_sum, self.loss_n, self.prev = state["loss_sum"], state["loss_n"], state["prev"]
+        self.loss_sum, self.loss_n = state["loss_sum"], state["loss_n"]
         self.seconds_before, self.eval_seconds = state["seconds"], state["eval_seconds"]
         self.t0 = time.perf_counter()
 
@@ -299,7 +311,7 @@ def run_unit(grid: Grid, model_name: str, seed: int, units: Path = DEFAULT_UNITS
               f"{budget.batch} ({epochs} epochs of {steps}) -> {folder}", flush=True)
     opt = spec.optimizer(model)
     penalty = None if spec.penalty is None else spec.penalty(model)
-    history = fit(model, X, y, "softmax_cross_entropy", opt, epochs=epochs,
+    history = fit(model, X, y, curve.loss, opt, epochs=epochs,
                   batch_size=budget.batch, rng=order, metric="accuracy", schedule=schedule,
                   penalty=penalty, keep="last",
                   verbose=verbose, callbacks=hooks, resume=True, calibrate=False)
@@ -320,6 +332,10 @@ def run_unit(grid: Grid, model_name: str, seed: int, units: Path = DEFAULT_UNITS
         "seconds": round(seconds, 2), "eval_seconds": round(eval_seconds, 2),
         "iterations_per_second": round(history.iterations / max(seconds - eval_seconds, 1e-9), 3),
         "peak_memory_mb": round(_maxrss_mb(), 1),
+        "peak_memory_scope": "ru_maxrss of the process that finished the unit (one that ran "
+                             "several units reports the largest so far)",
+        "sessions_note": "seconds add up every session's training and evaluation time up to its "
+                         "last checkpoint; provenance is the finishing session's",
         "provenance": finish(provenance),
     }
     atomic_write_json(done, record)

@@ -38,7 +38,12 @@ and 6.1 s shared for the ReLU CNN. Every 100 iterations (2 s of SLNN training) w
 So ``EVAL_EVERY = 1000``: 25 evaluations, iterations 1,000 to 25,000. The paper's best-on-test
 number is a maximum over 201 evaluations, ours over 25 (21 of them in 5k-25k): a maximum over
 fewer noisy evaluations is lower, one more reason to read the honest metrics beside it. A unit
-takes about 9-18 min (SLNN and routines) and 16-31 min (ReLU CNN).
+takes about 9-18 min (SLNN, MS, GC: 20-33 ms an iteration on an idle core) and 16-31 min (ReLU
+CNN). EMFN is the exception: its Fourier basis has no numba kernel (the NumPy twin serves it,
+:mod:`slaf_np.kernels.slaf`), and a forward + backward of its first SLAF on (50, 16, 28, 28)
+took 440 ms against 4.7 ms for 8 raw powers, so an iteration took 0.45 s and an evaluation
+89 s (20 % at every 1,000): the unit takes about 3.7 hours (25,000 x 0.45 s + 25 x 89 s) at
+the full schedule, which we keep rather than shorten. MS and GC took 23 ms an iteration.
 """
 
 from __future__ import annotations
@@ -130,7 +135,9 @@ GRID = Grid(
     notes={"eval_every": f"every {EVAL_EVERY} iterations, not 100: an evaluation (2.2 s SLNN, "
                          f"6 s ReLU) every 100 iterations would cost about as much as the "
                          f"training; every {EVAL_EVERY} costs about 10 % (module docstring)",
-           "paper_metric": "the paper's best test accuracy is over 201 evaluations in 5k-25k"},
+           "paper_metric": "the paper's best test accuracy is over 201 evaluations in 5k-25k",
+           "emfn_time": "EMFN's Fourier SLAF has no numba kernel: 0.45 s an iteration, 89 s "
+                        "an evaluation, about 3.7 hours a unit (module docstring)"},
 )
 
 
