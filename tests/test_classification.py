@@ -250,3 +250,22 @@ def test_a_diverged_unit_is_reported_and_the_next_units_still_run(tmp_path, monk
     slnn = next(m for m in res["missing"] if m["model"] == "slnn")
     assert "diverged at epoch 1 (test)" in slnn["diverged"]
     assert "diverged: fit: training diverged" in (tmp_path / "out" / "fashion-mnist.md").read_text()
+
+
+def test_curve_training_loss_keeps_small_losses_after_a_huge_one():
+    """After a huge early loss (raw powers: 1e15) fit's epoch sum is about 1e15, and adding the
+    later small losses to it changes nothing in float64: the curve sums the loss itself, window
+    by window, so the mean after the next evaluation is that of the small losses."""
+    from slaf_np.experiments.classification import Curve
+
+    curve = Curve(10, None, None, None)
+    y = np.array([0, 1])
+    huge = np.array([[0.0, 1e15], [0.0, 0.0]])      # row 0: loss 1e15; row 1: log 2
+    small = np.array([[5.0, 0.0], [0.0, 5.0]])      # both right: log(1 + e^-5) each
+    v1, _ = curve.loss(huge, y)
+    assert v1 > 1e14 and curve.take_loss() == pytest.approx(v1)
+    v2, _ = curve.loss(small, y)
+    v3, _ = curve.loss(small, y)
+    assert 0 < v2 == v3 < 0.01
+    assert curve.take_loss() == pytest.approx(v2, rel=1e-12)
+    assert curve.take_loss() == 0.0                 # nothing since

@@ -159,6 +159,12 @@ class Curve(Callback):
         self.loss_n += len(y)
         return value, dout
 
+    def take_loss(self) -> float:
+        """The mean training loss since the last call (0 if no batch ran), and reset."""
+        mean = self.loss_sum / max(self.loss_n, 1)
+        self.loss_sum, self.loss_n = 0.0, 0
+        return mean
+
     def on_train_begin(self, run) -> None:
         self.t0 = time.perf_counter()
         self.loss_sum, self.loss_n = 0.0, 0   # not fit's check of the targets
@@ -180,9 +186,8 @@ class Curve(Callback):
             recalibrate(run.model, self.cal)
         accs = [100 * evaluate(run.model, X, y, "softmax_cross_entropy", "accuracy",
                                batch_size=1000)[1] for X, y in (self.val, self.test)]
-        loss = self.loss_sum / max(self.loss_n, 1)
+        loss = self.take_loss()
         self.rows.append([run.iteration, accs[0], accs[1], loss])
-        self.loss_sum, self.loss_n = 0.0, 0
         self.eval_seconds += time.perf_counter() - t
         if self.verbose:
             print(f"  iteration {run.iteration}: val {accs[0]:.2f} %  test {accs[1]:.2f} %  "
