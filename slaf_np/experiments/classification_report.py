@@ -147,7 +147,7 @@ def plot_curves(result: dict, path: Path) -> Path:
         ax.plot(it, test, color=colors[models.index(u["model"]) % len(colors)],
                 linestyle=("-", "--", ":", "-.")[u["seed"] % 4],
                 label=f"{u['model']} seed {u['seed']}: final {m['final_test']:.2f} %, "
-                      f"best {m['best_test_selects_on_test']:.2f} %")
+                      f"best on test {m['best_test_selects_on_test']:.2f} %")
     finals = [r[2] for u in result["units"] for r in u["curve"][len(u["curve"]) // 2:]]
     if finals:  # zoom on the second half of training, where the models differ
         ax.set_ylim(max(0.0, min(finals) - 1.0), min(100.0, max(finals) + 0.5))
