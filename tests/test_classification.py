@@ -125,6 +125,9 @@ def test_metrics_of_a_hand_made_curve():
     assert m["test_at_best_val"] == 93.0 and m["best_val_iteration"] == 200  # tie: earliest
     assert m["final_test"] == 92.0
     assert m["mean_last10_test"] == pytest.approx(93.0)   # fewer than 10: all of them
+    late = metrics(rows, best_from=350)                     # the paper's "from 5k" rule
+    assert late["best_test_selects_on_test"] == 92.0 and late["best_test_iteration"] == 400
+    assert metrics(rows, best_from=10**6)["best_test_selects_on_test"] == 96.0  # none: all
 
 
 @pytest.mark.data
