@@ -343,6 +343,31 @@ def test_bench_table_and_prose():
         f"The kernels beat their NumPy twin by {min(speedups):.0f}-{max(speedups):.0f}x")
 
 
+def test_bench_conv_and_networks_tables():
+    res = result("bench")["results"]
+    conv = ["| convolution (float32) | input | M, N, K | ms | GFLOP/s | same-run GEMM GFLOP/s | "
+            "share | peak memory / lowered input |", "|---" * 8 + "|"]
+    for x in res["conv"]["rows"]:
+        conv.append(f"| {x['name']} | {'x'.join(map(str, x['input_shape']))} | "
+                    f"{', '.join(map(str, x['gemm']))} | {x['ms']:.2f} | {x['gflops']:.0f} | "
+                    f"{x['gemm_gflops']:.0f} | {100 * x['share']:.0f} % | "
+                    f"{x['peak_mem_x_lowered']:.2f}x |")
+    assert_table("bench_conv", conv)
+    nets = ["| network | batch | parameters | ms per iteration (fit) | hand loop | hand loop, "
+            "1 BLAS thread | 25,000 iterations |", "|---" * 7 + "|"]
+    for x in res["networks"]["rows"]:
+        nets.append(f"| `{x['name']}` | {x['batch']} | {x['params']:,} | {x['fit_ms']:.1f} | "
+                    f"{x['loop_ms']:.1f} | {x['loop_blas1_ms']:.1f} | "
+                    f"{x['implied_25k_min']:.1f} min |")
+    assert_table("bench_networks", nets)
+    shares = {x["name"]: x["share"] for x in res["conv"]["rows"]}
+    slnn = res["networks"]["rows"][0]
+    assert_says(f"(a share of {shares['MNIST conv1']:.2f}, and "
+                f"{shares['MNIST conv1 (first layer: no dx)']:.2f} as the network runs it",
+                f"The paper's MNIST SLNN takes {slnn['fit_ms']:.1f} ms per iteration",
+                f"its 25,000 iterations take {slnn['implied_25k_min']:.1f} minutes")
+
+
 def _numbers(obj):
     if isinstance(obj, dict):
         return [x for v in obj.values() for x in _numbers(v)]
