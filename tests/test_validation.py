@@ -239,8 +239,8 @@ def test_fit_accepts_a_model_whose_untrained_evaluation_forward_overflows():
                           sn.Dense(20, 1, rng=rng, init="glorot"))
     X = rng.uniform(-13, 13, (512, 2)).astype(np.float32)
     y = (X[:, 0] > 0).astype(np.float32)
-    with pytest.raises(NonFiniteError):
-        model.forward(X[:1])
+    with pytest.raises(NonFiniteError), pytest.warns(RuntimeWarning, match="SLAF.*float32"):
+        model.forward(X[:1])              # the overflow warning says why, before the error
     hist = sn.fit(model, X, y, "sigmoid_binary_cross_entropy", sn.Adam(model, lr=1e-3),
                   epochs=1, batch_size=256, rng=rng, verbose=False, calibrate=False)
     assert np.isfinite(hist.train_loss[0])
