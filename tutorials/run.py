@@ -42,7 +42,7 @@ FIGURES = HERE / "figures"
 TIMEOUT = 600  # seconds per tutorial; generous for a cold numba cache
 
 FENCE = re.compile(r"^```(\S*)\s*$")
-FIGURE = re.compile(r"!\[[^\]]*\]\(figures/([^)\s]+)\)")
+FIGURE = re.compile(r"!\[.*?\]\(figures/([^)\s]+)\)")  # alt text may hold brackets
 NOT_PYTHON = {"py", "python3", "Python", "pycon"}  # tags that look like code but would not run
 
 
