@@ -1,80 +1,166 @@
-"""The tutorials run top to bottom in quick mode and print what they claim to show.
+"""The tutorials run, and show what their code prints now.
 
-Each tutorial runs in a subprocess (``sys.executable``, working directory a temporary folder), so
-it is tested as a user runs it: a standalone script that finds its output folder from
-``--out`` or ``SLAF_TUTORIAL_OUT`` and its quick mode from ``--quick`` or
-``SLAF_TUTORIAL_QUICK``. About 12 s in all with a warm numba cache.
+Each tutorial ``tutorials/NN_slug.md`` is executed by ``tutorials/run.py``'s check (its python
+blocks in order, in one namespace, in a fresh process whose working directory is a temporary
+folder), and fails on any block whose shown output differs from what it prints now, naming the
+tutorial, the line and a diff. About 10 s in all with a warm numba cache (a cold one compiles the
+kernels first). The runner itself is tested on small documents that need nothing but Python.
 """
 
-import os
-import re
-import subprocess
+import importlib.util
 import sys
 from pathlib import Path
 
 import pytest
 
 TUTORIALS = Path(__file__).resolve().parents[1] / "tutorials"
-TIMEOUT = 300  # seconds; generous for a cold numba cache
+DOCUMENTS = sorted(p.name for p in TUTORIALS.glob("[0-9][0-9]_*.md"))
+MAX_FIGURE_BYTES = 150_000
 
 
-def run(script: str, tmp_path: Path, use_env: bool = False) -> str:
-    """Run ``tutorials/<script>`` in quick mode; return its stdout (fails on a non-zero exit)."""
-    out = tmp_path / "out"
-    env = dict(os.environ)
-    cmd = [sys.executable, str(TUTORIALS / script)]
-    if use_env:
-        env.update(SLAF_TUTORIAL_QUICK="1", SLAF_TUTORIAL_OUT=str(out))
-    else:
-        env.pop("SLAF_TUTORIAL_QUICK", None)
-        env.pop("SLAF_TUTORIAL_OUT", None)
-        cmd += ["--quick", "--out", str(out)]
-    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=TIMEOUT)
-    assert proc.returncode == 0, f"{script} exited with {proc.returncode}:\n{proc.stderr[-3000:]}"
-    return proc.stdout
+def load_runner():
+    spec = importlib.util.spec_from_file_location("tutorials_run", TUTORIALS / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module            # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
 
 
-def number_after(text: str, prefix: str) -> float:
-    """The first number printed after ``prefix``."""
-    m = re.search(re.escape(prefix) + r"\s*([-+0-9.eE]+)", text)
-    assert m, f"no line with {prefix!r} in the output"
-    return float(m.group(1))
+run = load_runner()
 
 
-def test_01_slaf_by_hand(tmp_path):
-    text = run("01_slaf_by_hand.py", tmp_path, use_env=True)   # the environment-variable route
-    for name in ("dc", "db", "dz"):
-        assert number_after(text, f"backward: {name} max |by hand - layer| =") < 1e-12
-    assert number_after(text, "forward: max |by hand - layer| =") < 1e-12
-    assert "check_jacobian (training mode): passed" in text
-    assert "check_jacobian (evaluation mode): passed" in text
-    assert "negative control: GradcheckError caught" in text
-    assert "NOT caught" not in text
-    assert (tmp_path / "out" / "01_term_scales.png").stat().st_size > 0
+@pytest.mark.parametrize("name", DOCUMENTS)
+def test_tutorial_shows_what_it_prints(name, tmp_path):
+    result = run.check(TUTORIALS / name, tmp_path)
+    assert not result.problems, "\n\n".join(result.problems) + (
+        "\n(if the change is intended: python tutorials/run.py --write)")
 
 
-def test_02_an_slnn_is_a_polynomial(tmp_path):
-    text = run("02_an_slnn_is_a_polynomial.py", tmp_path)
-    assert "degree 6 = product of the SLAF degrees 2 x 3 = 6" in text
-    assert number_after(text, "max |expand(model)(X) - model.forward(X)|:") < 1e-10
-    assert "expand(hybrid) raised ValueError: expand: layer 3 (ReLU)" in text
-    assert (tmp_path / "out" / "02_slnn_polynomial.png").stat().st_size > 0
+def test_there_are_tutorials():
+    assert len(DOCUMENTS) >= 3, DOCUMENTS
 
 
-def test_03_fitting_activations(tmp_path):
-    text = run("03_fitting_activations.py", tmp_path)
-    rows = re.findall(r"^\s+(relu|tanh|sigmoid)\s+\d+\s+\S+\s+\S+\s+\S+\s+(\S+)$", text, re.M)
-    assert len(rows) == 12 and all(float(ratio) < 1 for _, ratio in rows), "fit above Jackson"
-    table = re.findall(r"^\s+(\d+)\s+\S+\s+\S+\s+(\S+)\s+\S+\s+\S+\s+(True|False)\s+\S+$",
-                       text, re.M)
-    errors = {int(k): float(err) for k, err, _ in table}
-    assert sorted(errors) == [2, 4, 8, 16]
-    assert errors[16] < errors[2], f"conversion error does not fall with the degree: {errors}"
-    for name in ("03_fits.png", "03_converted_slafs.png"):
-        assert (tmp_path / "out" / name).stat().st_size > 0
+@pytest.mark.parametrize("name", DOCUMENTS)
+def test_figures_are_committed_and_small(name):
+    for fig in run.figures_shown(TUTORIALS / name):
+        path = TUTORIALS / "figures" / fig
+        assert path.is_file(), f"{name} shows figures/{fig}, missing: run tutorials/run.py --write"
+        assert path.stat().st_size < MAX_FIGURE_BYTES, (
+            f"figures/{fig} is {path.stat().st_size:,} bytes (limit {MAX_FIGURE_BYTES:,}): lower "
+            "its dpi or size")
 
 
-@pytest.mark.parametrize("script", sorted(p.name for p in TUTORIALS.glob("[0-9]*.py")))
-def test_every_tutorial_is_tested(script):
-    assert f"test_{script[:-3]}" in globals(), f"tutorials/{script} has no test here"
+def test_every_figure_is_shown_by_a_tutorial():
+    shown = {f for name in DOCUMENTS for f in run.figures_shown(TUTORIALS / name)}
+    stray = sorted(p.name for p in (TUTORIALS / "figures").glob("*") if p.name not in shown)
+    assert not stray, f"tutorials/figures/ holds files no tutorial shows: {stray}"
+
+
+@pytest.mark.parametrize("name", DOCUMENTS)
+def test_tutorial_cites_the_project_paper_notes(name):
+    text = (TUTORIALS / name).read_text()
+    assert "PAPER.md" not in text, f"{name} cites PAPER.md; cite docs/paper.md"
+    assert "docs/paper.md" in text, f"{name} does not say which claim of docs/paper.md it shows"
+
+
+# ------------------------------------------------------------------------------------ the runner
+
+DOC = """# A document
+
+```python
+x = 2
+print("x is", x)
+```
+
+```text
+x is 2
+```
+
+Prose between blocks.
+
+```python
+y = x + 1
+```
+
+```python
+print(f"{y}  ")
+print()
+```
+
+```text
+3
+```
+"""
+
+
+def write_doc(tmp_path: Path, text: str) -> Path:
+    md = tmp_path / "doc" / "09_doc.md"
+    md.parent.mkdir(exist_ok=True)
+    md.write_text(text)
+    (tmp_path / "work").mkdir(exist_ok=True)
+    return md
+
+
+def test_runner_passes_a_document_that_shows_its_outputs(tmp_path):
+    # trailing spaces and a trailing blank line printed are not differences
+    result = run.check(write_doc(tmp_path, DOC), tmp_path / "work")
+    assert result.problems == []
+    assert result.outputs == ["x is 2\n", "", "3  \n\n"]
+
+
+def test_runner_reports_a_drifted_output_with_its_line_and_a_diff(tmp_path):
+    md = write_doc(tmp_path, DOC.replace("x = 2", "x = 5"))
+    problems = run.check(md, tmp_path / "work").problems
+    assert len(problems) == 2, problems
+    assert problems[0].startswith("09_doc.md:8: the text block differs")   # the x block's text
+    assert "-x is 2" in problems[0] and "+x is 5" in problems[0]
+    assert problems[1].startswith("09_doc.md:23:") and "+6" in problems[1]
+
+
+def test_runner_reports_output_with_no_text_block_and_a_stale_text_block(tmp_path):
+    md = write_doc(tmp_path, DOC.replace('print("x is", x)', "pass").replace(
+        "y = x + 1\n", 'y = x + 1\nprint("new")\n'))
+    problems = run.check(md, tmp_path / "work").problems
+    assert any(p.startswith("09_doc.md:8: the text block differs") and "-x is 2" in p
+               for p in problems), problems
+    assert any(p.startswith("09_doc.md:14: the python block (no text block after it)")
+               and "+new" in p for p in problems), problems
+
+
+def test_runner_write_inserts_replaces_and_removes_text_blocks(tmp_path):
+    md = write_doc(tmp_path, DOC.replace('print("x is", x)', "pass").replace(
+        "y = x + 1\n", 'y = x + 1\nprint("new")\n').replace("{y}", "{y + 1}"))
+    result = run.execute(md, tmp_path / "work")
+    assert run.write(md, result.outputs)
+    text = md.read_text()
+    assert "x is 2" not in text                             # removed: the block prints nothing
+    assert '```python\ny = x + 1\nprint("new")\n```\n\n```text\nnew\n```\n' in text  # inserted
+    assert "```text\n4\n```" in text                       # replaced
+    assert run.check(md, tmp_path / "work").problems == []
+    assert not run.write(md, result.outputs)                # a second write changes nothing
+
+
+def test_runner_reports_the_line_of_a_block_that_raises(tmp_path):
+    md = write_doc(tmp_path, DOC.replace("y = x + 1", "y = 1 / 0"))
+    result = run.check(md, tmp_path / "work")
+    assert result.raised
+    assert result.problems[0].startswith("09_doc.md:14: the block raised")
+    assert "ZeroDivisionError" in result.problems[0]
+    assert "09_doc.md\", line 15" in result.problems[0]      # the traceback's line is the file's
+
+
+def test_runner_checks_figures_written_against_figures_shown(tmp_path):
+    code = '```python\nopen("09_a.png", "w").write("a")\nopen("junk.txt", "w").write("b")\n```\n'
+    md = write_doc(tmp_path, code + "\n![a [figure] whose alt text\nspans lines]"
+                   "(figures/09_a.png)\n![b](figures/09_b.png) and [a link](../figures/09_c.png)\n")
+    problems = run.check(md, tmp_path / "work").problems
+    assert problems == [
+        "09_doc.md: shows figures/09_b.png, which its code did not write",
+        "09_doc.md: its code wrote junk.txt, which it does not show (tutorials may write only "
+        "the figures they show)"]
+
+
+def test_runner_flags_a_code_block_that_would_not_run(tmp_path):
+    md = write_doc(tmp_path, "```py\nprint(1)\n```\n")
+    problems = run.check(md, tmp_path / "work").problems
+    assert problems == ["09_doc.md:1: a block tagged 'py' does not run; tag it 'python'"]

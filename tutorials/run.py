@@ -42,7 +42,8 @@ FIGURES = HERE / "figures"
 TIMEOUT = 600  # seconds per tutorial; generous for a cold numba cache
 
 FENCE = re.compile(r"^```(\S*)\s*$")
-FIGURE = re.compile(r"!\[.*?\]\(figures/([^)\s]+)\)")  # alt text may hold brackets
+# an image in figures/; its alt text may span lines and hold one level of brackets
+FIGURE = re.compile(r"!\[(?:[^\[\]]|\[[^\[\]]*\])*\]\(figures/([^)\s]+)\)")
 NOT_PYTHON = {"py", "python3", "Python", "pycon"}  # tags that look like code but would not run
 
 
