@@ -395,3 +395,13 @@ def test_performance_prose_quotes_only_the_committed_run():
 
 def test_sci_rounds_as_printed():
     assert sci(3.4148e-13) == "3.4e-13" and sci(5.37e5, 0) == "5e5"
+
+
+# ------------------------------------------------------------------------------ classification
+def test_classification_interim_numbers():
+    """The MNIST SLNN numbers README quotes while the grid runs are figures/mnist.json's."""
+    slaf = result("mnist")["models"]["slaf"]
+    assert_says(f"with a test accuracy of {slaf['test_at_best_val']['mean']:.2f} % at its best "
+                f"validation accuracy",
+                f"the paper: {slaf['paper']:.2f} %) and {slaf['final_test']['mean']:.2f} % at the "
+                f"end, in {slaf['seconds']['mean'] / 60:.1f} minutes")
