@@ -265,14 +265,18 @@ def fourier(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         Values and derivatives with respect to ``x``.
     """
     x, k = _check_z(x, "fourier"), _check_k(k)
-    G, dG = _outputs(x, k)
-    # While filling, column m-1 keeps the basis value in G and its partner (cos for a sine, sin for
-    # a cosine) in dG; one final multiply turns the partners into derivatives.
-    def sin_(m):
-        return G[..., m - 1] if m % 2 else dG[..., m - 1]
+    # Filled term by term in (k,) + x.shape buffers, so that every operation below runs over
+    # contiguous memory (the (..., k) layout would make each one a pass with stride k), then
+    # copied once into the C-contiguous (..., k) results. While filling, row m-1 keeps
+    # the basis value in G and its partner (cos for a sine, sin for a cosine) in dG; one final
+    # multiply turns the partners into derivatives.
+    Gt, dGt = np.empty((k,) + x.shape, dtype=x.dtype), np.empty((k,) + x.shape, dtype=x.dtype)
+
+    def sin_(m):                                   # [m - 1, ...]: a view even for 0-d x
+        return Gt[m - 1, ...] if m % 2 else dGt[m - 1, ...]
 
     def cos_(m):
-        return dG[..., m - 1] if m % 2 else G[..., m - 1]
+        return dGt[m - 1, ...] if m % 2 else Gt[m - 1, ...]
 
     scratch = np.empty(x.shape, dtype=x.dtype)
     np.multiply(x, np.pi / 2, out=scratch)                   # theta, then reused by the recurrence
@@ -286,8 +290,9 @@ def fourier(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         np.multiply(sin_(m), s, out=scratch)
         C -= scratch
     m = np.arange(1, k + 1)
-    dG *= (np.where(m % 2 == 1, m, -m) * (np.pi / 2)).astype(x.dtype)   # +-m pi/2
-    return G, dG
+    dGt *= (np.where(m % 2 == 1, m, -m) * (np.pi / 2)).astype(x.dtype).reshape((k,) + (1,) * x.ndim)
+    return (np.ascontiguousarray(np.moveaxis(Gt, 0, -1)),
+            np.ascontiguousarray(np.moveaxis(dGt, 0, -1)))
 
 
 # ----------------------------------------------------------------------- monomial coefficients
