@@ -46,8 +46,8 @@ import numpy as np
 
 from .. import models
 from . import register
-from .classification import Budget, Grid, ModelSpec, run_grid
-from .classification_report import paired, report
+from .classification import Budget, Grid, ModelSpec
+from .classification_report import paired, run_and_report
 
 EPOCHS = 13
 BATCH = 128
@@ -161,7 +161,4 @@ GRID = Grid(
 @register("cifar10", "CIFAR-10: ResNet BN+ReLU vs the hybrid with a SLAF first activation "
           "(units; docs/paper.md section 4)", grid=GRID)
 def run(ctx) -> dict:
-    units = ctx.out / "units"
-    run_grid(GRID, units=units, quick=ctx.quick, data_dir=ctx.data_dir, verbose=ctx.verbose)
-    return report(GRID, units, ctx.out, ctx.quick, ctx.data_dir, write=False,
-                  verbose=ctx.verbose)
+    return run_and_report(GRID, ctx)

@@ -23,8 +23,20 @@ from .classification import (
     QUICK_UNITS,
     Grid,
     command,
+    run_grid,
     unit_dir,
 )
+
+
+def run_and_report(grid: Grid, ctx) -> dict:
+    """What ``slaf-np run NAME`` does for a grid experiment: run every unfinished unit under
+    ``ctx.out / "units"``, then return the report of the finished ones (the runner writes the
+    JSON)."""
+    units = ctx.out / "units"
+    run_grid(grid, units=units, quick=ctx.quick, data_dir=ctx.data_dir, verbose=ctx.verbose)
+    return report(grid, units, ctx.out, ctx.quick, ctx.data_dir, write=False,
+                  verbose=ctx.verbose)
+
 
 ACTIVATION_SAMPLE = 1000  # test images whose SLAF inputs the activation figure histograms
 

@@ -38,8 +38,8 @@ import numpy as np
 
 from .. import models
 from . import register
-from .classification import Budget, Grid, ModelSpec, run_grid
-from .classification_report import report
+from .classification import Budget, Grid, ModelSpec
+from .classification_report import run_and_report
 
 EPOCHS = 12
 BATCH = 64
@@ -122,7 +122,4 @@ GRID = Grid(
 @register("fashion-mnist", "Fashion-MNIST: residual SLNN, hybrid, BN+ReLU ResNet (units; "
           "docs/paper.md section 4)", grid=GRID)
 def run(ctx) -> dict:
-    units = ctx.out / "units"
-    run_grid(GRID, units=units, quick=ctx.quick, data_dir=ctx.data_dir, verbose=ctx.verbose)
-    return report(GRID, units, ctx.out, ctx.quick, ctx.data_dir, write=False,
-                  verbose=ctx.verbose)
+    return run_and_report(GRID, ctx)

@@ -54,8 +54,8 @@ import numpy as np
 
 from .. import models
 from . import register
-from .classification import Budget, Grid, ModelSpec, run_grid
-from .classification_report import report
+from .classification import Budget, Grid, ModelSpec
+from .classification_report import run_and_report
 
 ITERATIONS, BATCH = 25_000, 50
 EVAL_EVERY = 1000
@@ -147,7 +147,4 @@ GRID = Grid(
 @register("mnist", "MNIST: SLNN CNN vs ReLU CNN and the EMFN / MS / GC routines (units; "
           "docs/paper.md section 4)", grid=GRID)
 def run(ctx) -> dict:
-    units = ctx.out / "units"
-    run_grid(GRID, units=units, quick=ctx.quick, data_dir=ctx.data_dir, verbose=ctx.verbose)
-    return report(GRID, units, ctx.out, ctx.quick, ctx.data_dir, write=False,
-                  verbose=ctx.verbose)
+    return run_and_report(GRID, ctx)
