@@ -399,9 +399,18 @@ def test_sci_rounds_as_printed():
 
 # ------------------------------------------------------------------------------ classification
 def test_classification_interim_numbers():
-    """The MNIST SLNN numbers README quotes while the grid runs are figures/mnist.json's."""
+    """The numbers README quotes while the grids run are figures/mnist.json's and
+    figures/fashion-mnist.json's."""
     slaf = result("mnist")["models"]["slaf"]
-    assert_says(f"with a test accuracy of {slaf['test_at_best_val']['mean']:.2f} % at its best "
-                f"validation accuracy",
-                f"the paper: {slaf['paper']:.2f} %) and {slaf['final_test']['mean']:.2f} % at the "
-                f"end, in {slaf['seconds']['mean'] / 60:.1f} minutes")
+    slnn = result("fashion-mnist")["models"]["slnn"]
+
+    def pm_(metric):
+        return f"{slaf[metric]['mean']:.2f} ± {slaf[metric]['std']:.2f} %"
+
+    assert_says(f"test accuracy {pm_('test_at_best_val')} at the best validation accuracy and "
+                f"{pm_('final_test')} at the end",
+                f"is {pm_('best_test_selects_on_test')} (the paper: {slaf['paper']:.2f} %); "
+                f"{slaf['seconds']['mean'] / 60:.1f} minutes a unit",
+                f"after 12 epochs: {slnn['test_at_best_val']['mean']:.2f} % at the best "
+                f"validation accuracy, {slnn['final_test']['mean']:.2f} % at the end, in "
+                f"{slnn['seconds']['mean'] / 60:.1f} minutes")
