@@ -139,7 +139,9 @@ def worker(md: Path) -> None:
 def execute(md: Path, workdir: Path, timeout: float = TIMEOUT) -> Result:
     """Run the python blocks of ``md`` in a fresh process with working directory ``workdir``."""
     result = Result(md)
-    env = dict(os.environ, MPLBACKEND="Agg")
+    # SLAF_NP_REPO: the repository's root, for a tutorial that reads the committed results in
+    # figures/ (the code runs in a temporary folder, and slaf_np may be installed elsewhere)
+    env = dict(os.environ, MPLBACKEND="Agg", SLAF_NP_REPO=str(HERE.parent))
     try:
         cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", str(md.resolve())]
         proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True,
