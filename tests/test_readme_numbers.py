@@ -414,3 +414,8 @@ def test_classification_interim_numbers():
                 f"after 12 epochs: {slnn['test_at_best_val']['mean']:.2f} % at the best "
                 f"validation accuracy, {slnn['final_test']['mean']:.2f} % at the end, in "
                 f"{slnn['seconds']['mean'] / 60:.1f} minutes")
+    relu = result("mnist")["models"]["relu"]
+    assert_says(f"The MNIST ReLU CNN, seed 0: {relu['test_at_best_val']['mean']:.2f} % at the best "
+                f"validation accuracy, {relu['final_test']['mean']:.2f} % at the end, "
+                f"{relu['best_test_selects_on_test']['mean']:.2f} % by the paper's metric (the "
+                f"paper: {relu['paper']:.2f} %), in {relu['seconds']['mean'] / 60:.1f} minutes")
