@@ -122,17 +122,29 @@ def _cmd_list() -> int:
     return 0
 
 
-def _cmd_run(args) -> int:
+def _experiment(args, command: str):
+    """The experiment ``args.name``, or None after printing why not (with a suggestion)."""
     from .experiments import get
 
     try:
-        exp = get(args.name)
+        return get(args.name)
     except KeyError as e:
-        print(f"slaf-np run: {e.args[0]}", file=sys.stderr)
+        print(f"slaf-np {command}: {e.args[0]}", file=sys.stderr)
+        return None
+
+
+def _out(args) -> Path:
+    """--out, or figures/ (runs/quick/ with --quick, so a quick run never overwrites results)."""
+    return args.out if args.out is not None else Path("runs/quick" if args.quick else "figures")
+
+
+def _cmd_run(args) -> int:
+    exp = _experiment(args, "run")
+    if exp is None:
         return 2
     from .datasets import DataError
 
-    out = args.out if args.out is not None else Path("runs/quick" if args.quick else "figures")
+    out = _out(args)
     if exp.grid is None and (args.model is not None or args.units is not None):
         print(f"slaf-np run {args.name}: --model and --units apply to the grids of units "
               f"({', '.join(_grids())}), not to {args.name}", file=sys.stderr)
@@ -183,12 +195,9 @@ def _run_grid(grid, args, out: Path) -> int:
 
 def _cmd_report(args) -> int:
     from .datasets import DataError
-    from .experiments import get
 
-    try:
-        exp = get(args.name)
-    except KeyError as e:
-        print(f"slaf-np report: {e.args[0]}", file=sys.stderr)
+    exp = _experiment(args, "report")
+    if exp is None:
         return 2
     if exp.grid is None:
         print(f"slaf-np report: {args.name} is not a grid of units (grids: "
@@ -197,9 +206,8 @@ def _cmd_report(args) -> int:
         return 2
     from .experiments.classification_report import report
 
-    out = args.out if args.out is not None else Path("runs/quick" if args.quick else "figures")
     try:
-        report(exp.grid, _units(args), out, args.quick, args.data, verbose=not args.quiet)
+        report(exp.grid, _units(args), _out(args), args.quick, args.data, verbose=not args.quiet)
     except DataError as e:
         print(f"slaf-np report {args.name}: {e}", file=sys.stderr)
         return 1

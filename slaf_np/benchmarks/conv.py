@@ -149,6 +149,7 @@ def bench_conv(repeats: int = 15, quick: bool = False) -> dict:
                           "flops": case["flops"] * 2 // 3})   # forward + dW: 4 M N K
     for case in cases:
         layer = Conv2D(**case["layer"], rng=0)
+        with_dx, first_layer = layer.input_gradient, layer.in_channels == 1
         x = rng.standard_normal(case["input_shape"], dtype=np.float32)
         dy = rng.standard_normal(layer.output_shape(x.shape), dtype=np.float32)
         m, n, k = case["gemm"]
@@ -170,10 +171,9 @@ def bench_conv(repeats: int = 15, quick: bool = False) -> dict:
                      "gemm": case["gemm"], "ms": round(ms, 3), "gflops": round(gflops, 2),
                      "gemm_ms": round(gemm_ms, 3), "gemm_gflops": round(gemm_gflops, 2),
                      "share": round(gflops / gemm_gflops, 3),
-                     "input_gradient": case["layer"].get("input_gradient", True),
+                     "input_gradient": with_dx,
                      # how the paper's networks run it: a first layer (1 channel) without dx
-                     "as_in_network": (case["layer"]["in_channels"] == 1)
-                     != case["layer"].get("input_gradient", True),
+                     "as_in_network": with_dx if not first_layer else not with_dx,
                      "peak_mem_x_lowered": round(peak / (case["lowered"] * 4), 3)})
     traced = numpy_reports_to_tracemalloc()
     settings = thread_settings()

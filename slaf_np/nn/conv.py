@@ -108,9 +108,7 @@ class Conv2D(Module):
         self.stride = check_positive_int(stride, "stride", "Conv2D")
         self.pad = self._resolve_padding(padding)
         self.padding = padding if isinstance(padding, str) else self.pad[0]
-        if not isinstance(bias, (bool, np.bool_)):
-            raise TypeError(f"Conv2D: bias must be True or False, got {bias!r}")
-        self.bias = bool(bias)
+        self.bias = check_bool(bias, "bias", "Conv2D")
         self.input_gradient = check_bool(input_gradient, "input_gradient", "Conv2D")
         dtype = check_float_dtype(dtype, "Conv2D")
         kh, kw = self.kernel_size
