@@ -13,15 +13,23 @@ as a whole (that would be ``N K P`` values, 75 MB for a CIFAR ResNet's first blo
 cache). The samples are cut into :data:`GROUPS` contiguous groups; each thread takes groups in
 turn (:func:`slaf_np.kernels.parallel.run_ranges`) and, a few samples at a time (a *chunk* of
 ``B`` samples whose lowered input fits in :data:`CHUNK_BYTES`), lowers them into its own small
-buffer (:func:`_lower`, numba, ``nogil``), multiplies with one single-threaded BLAS call per chunk
-(NumPy's batched ``matmul``, which releases the GIL) and writes the output in place: ``y[n0:n1]``
+buffer (:func:`_lower`, numba, ``nogil``; sample after sample, each (K, P)), multiplies with one
+NumPy batched ``matmul`` per chunk (a single-threaded BLAS product per sample, with the GIL
+released) and writes the output in place: ``y[n0:n1]``
 directly in the forward, ``dx[n0:n1]`` through :func:`_scatter` (col2im) in the backward. While
 the threads work, BLAS is limited to one thread (threadpoolctl) so that its own pool does not
 fight them for the cores. The functions :func:`run_ranges` runs here are plain Python: between
 their short Python steps they hold the GIL only while calling the ``nogil`` kernels and ``matmul``.
 
-Determinism. ``dW`` is summed per group, sample after sample, and the groups' sums are added in
-order, so the result does not depend on the thread count (the groups do not either).
+Determinism. ``dW`` is summed per group, chunk after chunk (each chunk's per-sample products
+summed in order), and the groups' sums are added in order, so the result does not depend on the
+thread count (the groups and chunks depend on the shapes only).
+
+Why one product per sample in the backward too. ``dW`` could be one product per chunk,
+``dy (O, B P) @ cols (B P, K)``, after copying ``dy`` into that layout; for MNIST's first layer
+(K = 25, three samples per chunk) that long, thin product ran no faster on two threads than on
+one (1.04 ms against 0.77 ms for the backward without dx), while per-sample products scaled
+(0.78 ms; measured with other work paused, medians of 25).
 
 Lowering. Each thread keeps the chunk's samples zero-padded in a buffer ``xp`` whose border is
 zeroed once and never written; row ``(c, i, j)`` of the lowered sample is then, for each output
@@ -53,18 +61,22 @@ __all__ = ["forward", "backward", "output_size", "GROUPS", "CHUNK_BYTES", "conv_
 output_size = conv_numpy.output_size
 
 GROUPS = 16
-"""Fixed groups of samples (fewer for a smaller batch): the unit of work a thread takes, and of
-the per-group ``dW`` sums that make the result independent of the thread count."""
+"""The most groups of samples: the unit of work a thread takes, and of the per-group ``dW`` sums
+that make the result independent of the thread count. A batch gets fewer when it holds fewer
+full chunks (MNIST's first layer, 50 samples of 78 KB lowered: 4 groups of one chunk each),
+because each chunk costs a few Python steps under the GIL: with 16 groups of 3 samples its
+forward + backward on two threads took 1.35 ms, no faster than on one, and with 4 groups
+1.0 ms (other work paused, medians of 30)."""
 
-CHUNK_BYTES = 1 << 18
-"""Bytes of lowered input per chunk (at least one sample): 256 KB stays in a core's L2 cache."""
+CHUNK_BYTES = 1 << 20
+"""Bytes of lowered input per chunk (at least one sample): 1 MB, a core's L2 cache here."""
 
 
 # ---------------------------------------------------------------------- lowering (jitted)
 @njit(nogil=True)
 def _lower(x, n0, n1, xp, cols, kh, kw, s, ph, pw, ho, wo):
-    """``cols[:, n - n0]`` (K, P) = the lowered sample n, for ``n0 <= n < n1``; ``cols`` is
-    (K, n1 - n0, P). Through ``xp`` (B, C, H + 2 ph, W + 2 pw), the padded samples (its border
+    """``cols[n - n0]`` (K, P) = the lowered sample n, for ``n0 <= n < n1``; ``cols`` is
+    (n1 - n0, K, P). Through ``xp`` (B, C, H + 2 ph, W + 2 pw), the padded samples (its border
     must be zero: it is never written)."""
     C, H, Wd = x.shape[1], x.shape[2], x.shape[3]
     for n in range(n0, n1):
@@ -77,7 +89,7 @@ def _lower(x, n0, n1, xp, cols, kh, kw, s, ph, pw, ho, wo):
         for c in range(C):
             for i in range(kh):
                 for j in range(kw):
-                    row = cols[(c * kh + i) * kw + j, b]
+                    row = cols[b, (c * kh + i) * kw + j]
                     for p in range(ho):
                         dst = row[p * wo:(p + 1) * wo]
                         if s == 1:                         # contiguous: vectorised copy
@@ -92,7 +104,7 @@ def _lower(x, n0, n1, xp, cols, kh, kw, s, ph, pw, ho, wo):
 
 @njit(nogil=True)
 def _scatter(dcols, dxp, dx, n0, n1, kh, kw, s, ph, pw, ho, wo):
-    """col2im: ``dx[n]`` = the entries of ``dcols[:, n - n0]`` (K, P) added back where
+    """col2im: ``dx[n]`` = the entries of ``dcols[n - n0]`` (K, P) added back where
     :func:`_lower` took them from, for ``n0 <= n < n1``, through the padded ``dxp``."""
     C, H, Wd = dx.shape[1], dx.shape[2], dx.shape[3]
     for n in range(n0, n1):
@@ -101,7 +113,7 @@ def _scatter(dcols, dxp, dx, n0, n1, kh, kw, s, ph, pw, ho, wo):
         for c in range(C):
             for i in range(kh):
                 for j in range(kw):
-                    row = dcols[(c * kh + i) * kw + j, b]
+                    row = dcols[b, (c * kh + i) * kw + j]
                     for p in range(ho):
                         src = row[p * wo:(p + 1) * wo]
                         if s == 1:
@@ -135,36 +147,33 @@ def _forward_groups(x, Wm, b, y, geom, edges, B, g0, g1, bs):
     xp = np.zeros((B, c, h + 2 * ph, w + 2 * pw), x.dtype)
     buf = np.empty(K * B * P, x.dtype)
     for _, n0, n1 in _chunks(edges, g0, g1, B):
-        cols = buf[:K * (n1 - n0) * P].reshape(K, n1 - n0, P)
+        cols = buf[:(n1 - n0) * K * P].reshape(n1 - n0, K, P)
         _lower(x, n0, n1, xp, cols, kh, kw, s, ph, pw, ho, wo)
-        np.matmul(Wm, cols.transpose(1, 0, 2), out=y[n0:n1])
+        np.matmul(Wm, cols, out=y[n0:n1])
         if b is not None:
             y[n0:n1] += b[:, None]
 
 
 def _backward_groups(dy, x, Wm, dWg, dx, geom, edges, B, g0, g1, bs):
     """Backward of groups ``g0 <= g < g1``: ``dWg[g]`` = the group's ``sum dy[n] cols[n]^T``
-    (one product per chunk, the samples side by side); ``dx`` of its samples unless ``dx`` is
-    None."""
+    (one product per sample, summed over the chunk, then added in sample order); ``dx`` of its
+    samples unless ``dx`` is None."""
     kh, kw, s, ph, pw, ho, wo = geom
     n, c, h, w = x.shape
     O, K, P = Wm.shape[0], Wm.shape[1], ho * wo
     xp = np.zeros((B, c, h + 2 * ph, w + 2 * pw), x.dtype)
-    buf, dybuf = np.empty(K * B * P, x.dtype), np.empty(O * B * P, x.dtype)
-    part = np.empty((O, K), x.dtype)
+    buf, part = np.empty(B * K * P, x.dtype), np.empty((B, O, K), x.dtype)
     if dx is not None:
-        dbuf, dxp = np.empty(K * B * P, x.dtype), np.empty_like(xp)
+        dbuf, dxp = np.empty(B * K * P, x.dtype), np.empty_like(xp)
     for g, n0, n1 in _chunks(edges, g0, g1, B):
         m = n1 - n0
-        cols = buf[:K * m * P].reshape(K, m, P)
+        cols = buf[:m * K * P].reshape(m, K, P)
         _lower(x, n0, n1, xp, cols, kh, kw, s, ph, pw, ho, wo)
-        dyt = dybuf[:O * m * P].reshape(O, m, P)
-        np.copyto(dyt, dy[n0:n1].transpose(1, 0, 2))
-        np.matmul(dyt.reshape(O, m * P), cols.reshape(K, m * P).T, out=part)
-        dWg[g] += part
+        np.matmul(dy[n0:n1], cols.transpose(0, 2, 1), out=part[:m])
+        dWg[g] += part[:m].sum(axis=0)
         if dx is not None:
-            dcols = dbuf[:K * m * P].reshape(K, m, P)
-            np.matmul(Wm.T, dyt.reshape(O, m * P), out=dcols.reshape(K, m * P))
+            dcols = dbuf[:m * K * P].reshape(m, K, P)
+            np.matmul(Wm.T, dy[n0:n1], out=dcols)
             _scatter(dcols, dxp, dx, n0, n1, kh, kw, s, ph, pw, ho, wo)
 
 
@@ -190,9 +199,10 @@ def _plan(x: np.ndarray, W: np.ndarray, stride: int, ph: int, pw: int):
     o, _, kh, kw = W.shape
     ho, wo = output_size(h, kh, stride, ph), output_size(w, kw, stride, pw)
     K, P = c * kh * kw, ho * wo
-    groups = max(1, min(n, GROUPS))
+    B = max(1, CHUNK_BYTES // max(1, K * P * x.itemsize))      # samples that fit a chunk
+    groups = max(1, min(n, GROUPS, -(-n // B)))
     edges = [(n * g) // groups for g in range(groups + 1)]
-    B = int(max(1, min(-(-n // groups), CHUNK_BYTES // max(1, K * P * x.itemsize))))
+    B = int(min(B, -(-n // groups)))
     threads = threads_for(n * K * P)
     return (kh, kw, stride, ph, pw, ho, wo), edges, groups, B, threads
 
