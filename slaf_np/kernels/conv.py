@@ -154,10 +154,10 @@ def _forward_groups(x, Wm, b, y, geom, edges, B, g0, g1, bs):
             y[n0:n1] += b[:, None]
 
 
-def _backward_groups(dy, x, Wm, dWg, dx, geom, edges, B, g0, g1, bs):
+def _backward_groups(dy, x, Wm, dWg, dbg, dx, geom, edges, B, g0, g1, bs):
     """Backward of groups ``g0 <= g < g1``: ``dWg[g]`` = the group's ``sum dy[n] cols[n]^T``
-    (one product per sample, summed over the chunk, then added in sample order); ``dx`` of its
-    samples unless ``dx`` is None."""
+    (one product per sample, summed over the chunk, then added in sample order), ``dbg[g]`` its
+    ``sum dy``; ``dx`` of its samples unless ``dx`` is None."""
     kh, kw, s, ph, pw, ho, wo = geom
     n, c, h, w = x.shape
     O, K, P = Wm.shape[0], Wm.shape[1], ho * wo
@@ -171,6 +171,7 @@ def _backward_groups(dy, x, Wm, dWg, dx, geom, edges, B, g0, g1, bs):
         _lower(x, n0, n1, xp, cols, kh, kw, s, ph, pw, ho, wo)
         np.matmul(dy[n0:n1], cols.transpose(0, 2, 1), out=part[:m])
         dWg[g] += part[:m].sum(axis=0)
+        dbg[g] += dy[n0:n1].sum(axis=(0, 2))
         if dx is not None:
             dcols = dbuf[:m * K * P].reshape(m, K, P)
             np.matmul(Wm.T, dy[n0:n1], out=dcols)
@@ -230,15 +231,17 @@ def backward(dy: np.ndarray, x: np.ndarray, W: np.ndarray, stride: int, ph: int,
     n, o = x.shape[0], W.shape[0]
     dy3 = dy.reshape(n, o, dy.shape[2] * dy.shape[3])
     dWg = np.zeros((groups, o, W[0].size), x.dtype)
+    dbg = np.zeros((groups, o), x.dtype)
     dx = np.empty_like(x) if need_dx else None
     if n:
         with _blas_single():
-            run_ranges(_backward_groups, groups, 1, threads, dy3, x, W.reshape(o, -1), dWg, dx,
-                       geom, edges, B)
-    dW = dWg[0].copy()
+            run_ranges(_backward_groups, groups, 1, threads, dy3, x, W.reshape(o, -1), dWg, dbg,
+                       dx, geom, edges, B)
+    dW, db = dWg[0].copy(), dbg[0].copy()
     for g in range(1, groups):
         dW += dWg[g]
-    return dx, dW.reshape(W.shape), dy3.sum(axis=(0, 2))
+        db += dbg[g]
+    return dx, dW.reshape(W.shape), db
 
 
 # ---------------------------------------------------------------------- benchmark shapes
