@@ -2,6 +2,7 @@
 geometries (odd sides, stride 2, padding, 1x1 kernels, a batch of one), a negative control, the
 numba kernels against their NumPy twin, save/load, and the errors bad arguments get."""
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -202,21 +203,38 @@ def _pads(layer):
     return layer.stride, *layer.pad
 
 
+@contextlib.contextmanager
+def _chunks_of(samples, x, W, itemsize):
+    """Make the kernels' chunks hold ``samples`` lowered samples (None: the default size), so
+    that small test shapes also run as several chunks and groups."""
+    previous = conv.CHUNK_BYTES
+    if samples is not None:
+        n, c, h, w = x.shape
+        conv.CHUNK_BYTES = samples * c * W.shape[2] * W.shape[3] * h * w * itemsize
+    try:
+        yield
+    finally:
+        conv.CHUNK_BYTES = previous
+
+
 @pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 2e-5)])
 @given(geometry=conv_geometries(max_n=5, max_c=4, max_o=4, max_k=4, max_side=9), seed=seeds,
-       need_dx=st.booleans())
-def test_kernels_match_numpy_twin(dtype, tol, geometry, seed, need_dx):
+       need_dx=st.booleans(), per_chunk=st.sampled_from([1, 2, None]))
+def test_kernels_match_numpy_twin(dtype, tol, geometry, seed, need_dx, per_chunk):
+    """Every geometry, with one or two samples per chunk (so several chunks and groups, their
+    ``dW`` and ``db`` sums and the chunk edges are exercised) or the default chunk size."""
     kwargs, shape = geometry
     layer = make(kwargs, seed)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(shape).astype(dtype)
     W, b = layer.params["W"].astype(dtype), layer.params.get("b")
     b = None if b is None else b.astype(dtype)
-    y = conv.forward(x, W, b, *_pads(layer))
+    with _chunks_of(per_chunk, x, W, np.dtype(dtype).itemsize):
+        y = conv.forward(x, W, b, *_pads(layer))
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        got = conv.backward(dy, x, W, *_pads(layer), need_dx=need_dx)
     np.testing.assert_allclose(y, conv_numpy.forward(x, W, b, *_pads(layer)), rtol=tol, atol=tol)
     assert y.dtype == dtype
-    dy = rng.standard_normal(y.shape).astype(dtype)
-    got = conv.backward(dy, x, W, *_pads(layer), need_dx=need_dx)
     want = conv_numpy.backward(dy, x, W, *_pads(layer), need_dx=need_dx)
     for name, g, w in zip(("dx", "dW", "db"), got, want, strict=True):
         if w is None:
@@ -242,9 +260,13 @@ def test_threaded_kernels_equal_one_thread():
     results = []
     previous = numba.get_num_threads()
     try:
-        for threads in (1, 2):
-            numba.set_num_threads(threads)
-            results.append((conv.forward(x, W, b, 2, 1, 1), *conv.backward(dy, x, W, 2, 1, 1)))
+        with _chunks_of(3, x[:, :, :6, :6], W, 4):      # lowered samples of 36 x 36 (stride 2)
+            _, _, groups, B, _ = conv._plan(x, W, 2, 1, 1)
+            assert (groups, B) == (conv.GROUPS, 3)         # 16 groups of 4: chunks of 3 and 1
+            for threads in (1, 2):
+                numba.set_num_threads(threads)
+                results.append((conv.forward(x, W, b, 2, 1, 1),
+                                *conv.backward(dy, x, W, 2, 1, 1)))
     finally:
         numba.set_num_threads(previous)
     for one, two in zip(*results, strict=True):

@@ -4,9 +4,15 @@ The maths is in :mod:`slaf_np.nn.conv`; the NumPy twins, with the same signature
 :mod:`slaf_np.kernels.conv_numpy`. With ``K = C kh kw`` and ``P = Ho Wo``::
 
     cols[n][(c, i, j), (p, q)] = xp[n, c, s p + i, s q + j]      (K, P), zero in the padding
-    forward:   y[n]     = W_mat cols[n] + b
-    backward:  dW_mat  += dy[n] cols[n]^T,   db = sum dy,   dcols[n] = W_mat^T dy[n],
+    forward:   y[n]     = W_mat cols[n] + b         = [W_mat b] [cols[n]; 1]
+    backward:  dW_mat  += dy[n] cols[n]^T,  db += dy[n] 1,  so  [dW_mat db] += dy[n] [cols[n]; 1]^T
+               dcols[n] = W_mat^T dy[n],
                dx[n, c, s p + i - ph, s q + j - pw] += dcols[n][(c, i, j), (p, q)]
+
+The bias rides in the products as one more column of the weights against a row of ones under
+each lowered sample (written once per buffer): adding ``b`` to ``y`` and summing ``dy`` for
+``db`` were two more passes over the largest arrays, 16 % of MNIST's first layer (K = 25), and
+the extra row costs 1/(K + 1) of a product.
 
 Layout (the one a prototype found fastest on 2 cores, see issue 12). The batch is never lowered
 as a whole (that would be ``N K P`` values, 75 MB for a CIFAR ResNet's first block, far out of
@@ -75,8 +81,8 @@ CHUNK_BYTES = 1 << 20
 # ---------------------------------------------------------------------- lowering (jitted)
 @njit(nogil=True)
 def _lower(x, n0, n1, xp, cols, kh, kw, s, ph, pw, ho, wo):
-    """``cols[n - n0]`` (K, P) = the lowered sample n, for ``n0 <= n < n1``; ``cols`` is
-    (n1 - n0, K, P). Through ``xp`` (B, C, H + 2 ph, W + 2 pw), the padded samples (its border
+    """``cols[n - n0, :K]`` (K, P) = the lowered sample n, for ``n0 <= n < n1``; ``cols`` is
+    (n1 - n0, K or more, P), its further rows untouched. Through ``xp`` (B, C, H + 2 ph, W + 2 pw), the padded samples (its border
     must be zero: it is never written)."""
     C, H, Wd = x.shape[1], x.shape[2], x.shape[3]
     for n in range(n0, n1):
@@ -139,43 +145,50 @@ def _chunks(edges, g0, g1, B):
             yield g, n0, min(n0 + B, edges[g + 1])
 
 
-def _forward_groups(x, Wm, b, y, geom, edges, B, g0, g1, bs):
-    """Forward of the samples of groups ``g0 <= g < g1``: lower a chunk, one product, bias."""
+def _buffer(B, K, P, ones, dtype):
+    """A chunk's lowered samples (B, K + ones, P); with ``ones``, row K of each is all ones
+    (written once here: :func:`_lower` writes rows 0..K-1 only)."""
+    buf = np.empty((B, K + ones, P), dtype)
+    if ones:
+        buf[:, K] = 1
+    return buf
+
+
+def _forward_groups(x, Wb, y, geom, edges, B, g0, g1, bs):
+    """Forward of the samples of groups ``g0 <= g < g1``: lower a chunk, one product with ``Wb``,
+    the weights (O, K) or the weights and bias (O, K + 1)."""
     kh, kw, s, ph, pw, ho, wo = geom
     n, c, h, w = x.shape
-    K, P = Wm.shape[1], ho * wo
+    K, P = c * kh * kw, ho * wo
     xp = np.zeros((B, c, h + 2 * ph, w + 2 * pw), x.dtype)
-    buf = np.empty(K * B * P, x.dtype)
+    buf = _buffer(B, K, P, Wb.shape[1] - K, x.dtype)
     for _, n0, n1 in _chunks(edges, g0, g1, B):
-        cols = buf[:(n1 - n0) * K * P].reshape(n1 - n0, K, P)
+        cols = buf[:n1 - n0]
         _lower(x, n0, n1, xp, cols, kh, kw, s, ph, pw, ho, wo)
-        np.matmul(Wm, cols, out=y[n0:n1])
-        if b is not None:
-            y[n0:n1] += b[:, None]
+        np.matmul(Wb, cols, out=y[n0:n1])
 
 
-def _backward_groups(dy, x, Wm, dWg, dbg, dx, geom, edges, B, g0, g1, bs):
-    """Backward of groups ``g0 <= g < g1``: ``dWg[g]`` = the group's ``sum dy[n] cols[n]^T``
-    (one product per sample, summed over the chunk, then added in sample order), ``dbg[g]`` its
-    ``sum dy``; ``dx`` of its samples unless ``dx`` is None."""
+def _backward_groups(dy, x, Wm, dWbg, dx, geom, edges, B, g0, g1, bs):
+    """Backward of groups ``g0 <= g < g1``: ``dWbg[g]`` (O, K + 1) = the group's
+    ``sum dy[n] [cols[n]; 1]^T``, the weights' and the bias's gradients (one product per sample,
+    summed over the chunk, then added in sample order); ``dx`` of its samples unless ``dx`` is
+    None."""
     kh, kw, s, ph, pw, ho, wo = geom
     n, c, h, w = x.shape
     O, K, P = Wm.shape[0], Wm.shape[1], ho * wo
     xp = np.zeros((B, c, h + 2 * ph, w + 2 * pw), x.dtype)
-    buf, part = np.empty(B * K * P, x.dtype), np.empty((B, O, K), x.dtype)
+    buf, part = _buffer(B, K, P, 1, x.dtype), np.empty((B, O, K + 1), x.dtype)
     if dx is not None:
-        dbuf, dxp = np.empty(B * K * P, x.dtype), np.empty_like(xp)
+        dbuf, dxp = np.empty((B, K, P), x.dtype), np.empty_like(xp)
     for g, n0, n1 in _chunks(edges, g0, g1, B):
         m = n1 - n0
-        cols = buf[:m * K * P].reshape(m, K, P)
+        cols = buf[:m]
         _lower(x, n0, n1, xp, cols, kh, kw, s, ph, pw, ho, wo)
         np.matmul(dy[n0:n1], cols.transpose(0, 2, 1), out=part[:m])
-        dWg[g] += part[:m].sum(axis=0)
-        dbg[g] += dy[n0:n1].sum(axis=(0, 2))
+        dWbg[g] += part[:m].sum(axis=0)
         if dx is not None:
-            dcols = dbuf[:m * K * P].reshape(m, K, P)
-            np.matmul(Wm.T, dy[n0:n1], out=dcols)
-            _scatter(dcols, dxp, dx, n0, n1, kh, kw, s, ph, pw, ho, wo)
+            np.matmul(Wm.T, dy[n0:n1], out=dbuf[:m])
+            _scatter(dbuf[:m], dxp, dx, n0, n1, kh, kw, s, ph, pw, ho, wo)
 
 
 # ---------------------------------------------------------------------- entry points
@@ -216,10 +229,10 @@ def forward(x: np.ndarray, W: np.ndarray, b: np.ndarray | None, stride: int, ph:
     o = W.shape[0]
     ho, wo = geom[5], geom[6]
     y = np.empty((x.shape[0], o, ho * wo), x.dtype)
+    Wb = W.reshape(o, -1) if b is None else np.concatenate([W.reshape(o, -1), b[:, None]], 1)
     if x.shape[0]:
         with _blas_single():
-            run_ranges(_forward_groups, groups, 1, threads, x, W.reshape(o, -1), b, y, geom,
-                       edges, B)
+            run_ranges(_forward_groups, groups, 1, threads, x, Wb, y, geom, edges, B)
     return y.reshape(x.shape[0], o, ho, wo)
 
 
@@ -230,17 +243,16 @@ def backward(dy: np.ndarray, x: np.ndarray, W: np.ndarray, stride: int, ph: int,
     geom, edges, groups, B, threads = _plan(x, W, stride, ph, pw)
     n, o = x.shape[0], W.shape[0]
     dy3 = dy.reshape(n, o, dy.shape[2] * dy.shape[3])
-    dWg = np.zeros((groups, o, W[0].size), x.dtype)
-    dbg = np.zeros((groups, o), x.dtype)
+    dWbg = np.zeros((groups, o, W[0].size + 1), x.dtype)
     dx = np.empty_like(x) if need_dx else None
     if n:
         with _blas_single():
-            run_ranges(_backward_groups, groups, 1, threads, dy3, x, W.reshape(o, -1), dWg, dbg,
-                       dx, geom, edges, B)
-    dW, db = dWg[0].copy(), dbg[0].copy()
+            run_ranges(_backward_groups, groups, 1, threads, dy3, x, W.reshape(o, -1), dWbg, dx,
+                       geom, edges, B)
+    dWb = dWbg[0].copy()
     for g in range(1, groups):
-        dW += dWg[g]
-        db += dbg[g]
+        dWb += dWbg[g]
+    dW, db = dWb[:, :-1].copy(), dWb[:, -1].copy()
     return dx, dW.reshape(W.shape), db
 
 
