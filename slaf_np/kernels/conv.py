@@ -82,8 +82,9 @@ CHUNK_BYTES = 1 << 20
 @njit(nogil=True)
 def _lower(x, n0, n1, xp, cols, kh, kw, s, ph, pw, ho, wo):
     """``cols[n - n0, :K]`` (K, P) = the lowered sample n, for ``n0 <= n < n1``; ``cols`` is
-    (n1 - n0, K or more, P), its further rows untouched. Through ``xp`` (B, C, H + 2 ph, W + 2 pw), the padded samples (its border
-    must be zero: it is never written)."""
+    (n1 - n0, K or more, P), its further rows untouched. Through ``xp``
+    (B, C, H + 2 ph, W + 2 pw), the padded samples (its border must be zero: it is never
+    written)."""
     C, H, Wd = x.shape[1], x.shape[2], x.shape[3]
     for n in range(n0, n1):
         b = n - n0
