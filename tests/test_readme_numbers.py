@@ -362,7 +362,7 @@ def test_bench_conv_and_networks_tables():
     assert_table("bench_networks", nets)
     shares = {x["name"]: x["share"] for x in res["conv"]["rows"]}
     slnn = res["networks"]["rows"][0]
-    assert_says(f"(a share of {shares['MNIST conv1']:.2f}, and "
+    assert_says(f"a share of {shares['MNIST conv1']:.2f}, and "
                 f"{shares['MNIST conv1 (first layer: no dx)']:.2f} as the network runs it",
                 f"The paper's MNIST SLNN takes {slnn['fit_ms']:.1f} ms per iteration",
                 f"its 25,000 iterations take {slnn['implied_25k_min']:.1f} minutes")

@@ -45,11 +45,11 @@ which LLVM vectorises (measured: 16 channels of 32 x 32, 3 x 3 kernel, one sampl
 into a padded ``dxp`` and copies its interior to ``dx``. ``NUMBA_DISABLE_JIT=1`` runs both as
 plain Python.
 
-Speed (provisional: measured on the project's 2-core machine while other work ran, so in CPU
-time on one thread, kernel and BLAS alike; float32, forward + backward against three products
-``a @ b`` of the same M, N, K, medians of 30, :func:`conv_shapes`): MNIST conv1 1.9 ms (71 % of
-the products' throughput), MNIST conv2 10.8 ms (79 %), ResNet 16x32x32 27.6 ms (99 %), ResNet
-64x8x8 21.6 ms (78 %). The chunk size barely matters (128 KB to 1 MB: within 5 %).
+Speed: ``slaf-np bench --only conv`` times each of :func:`conv_shapes` against the matrix product
+of the same M, N, K in the same run (README, "Performance"; figures/bench.json). On the
+project's 2-core machine, two threads, float32, forward + backward: MNIST conv1 1.04 ms (61 % of
+the product's throughput; 0.77 ms and 56 % without dx), MNIST conv2 5.3 ms (79 %), ResNet
+16x32x32 14.4 ms (99 %), ResNet 64x8x8 10.3 ms (82 %).
 """
 
 from __future__ import annotations
