@@ -18,15 +18,26 @@ name           g_i                    alpha_n              beta_n         domain
 ``chebyshev``  T_i (first kind)       1 at n = 0, then 2   0, then 1      [-1, 1]
 ``legendre``   P_i                    (2n + 1) / (n + 1)   n / (n + 1)    [-1, 1]
 ``hermite``    He_i (probabilists')   1                    n              the real line, N(0, 1)
-``fourier``    sin((2j-1) pi x / 2),  no recurrence of this form:         [-1, 1]
-               cos(j pi x)            angle addition
+``fourier``    sin((2j-1) pi x / 2),  in t = sin(pi x / 2):               [-1, 1]
+               cos(j pi x)            1 at n = 0, then     -1
+                                      2 (n even), -2 (odd)
 =============  =====================  ===================  =============  ==========================
 
 Everything that needs a basis reads its record (:class:`Basis`): :func:`evaluate` runs the
 recurrence in NumPy (:func:`recurrence_terms`), the numba kernels of :mod:`slaf_np.kernels.slaf`
-read ``alpha`` and ``beta`` from :func:`coefficients`, and :func:`monomial_matrix` runs the same
+read ``alpha`` and ``beta`` from :func:`kernel_form`, and :func:`monomial_matrix` runs the same
 recurrence on coefficient rows, in exact rational arithmetic. Adding a basis is one call of
-:func:`register_basis`. A basis without such a recurrence (``fourier``) brings its own NumPy
+:func:`register_basis`.
+
+A basis that is a recurrence in a function of its input, :math:`g_i(x) = h_i(u(x))` with
+:math:`h` a three-term recurrence, records it as a :class:`Substitution`: the kernels run the
+recurrence on :math:`t = u(x)` and multiply the input gradient by :math:`u'(x)`. ``fourier`` is
+one: with :math:`\theta = \pi x / 2` and :math:`t = \sin\theta`, :math:`T_n(t) =
+\cos(n(\pi/2 - \theta))`, which is :math:`\pm\sin(n\theta)` for odd n and
+:math:`\pm\cos(n\theta)` for even n, so each :math:`g_n` is :math:`\pm T_n(t)` with the sign
+pattern +, -, -, +, + ... (n = 1, 2, 3, ...), and the signs fold into the Chebyshev recurrence as
+the coefficients of the table. Its own NumPy function (:func:`fourier`, angle addition) is the
+independent reference the kernels are tested against. A basis with neither brings its own NumPy
 function; the kernels serve it with their NumPy twins.
 
 No value comes from ``arccos`` or a per-term ``power``. The outputs are allocated once and filled
@@ -44,12 +55,27 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["Basis", "BASES", "register_basis", "names", "get_basis", "evaluate", "coefficients",
+__all__ = ["Basis", "Substitution", "BASES", "register_basis", "names", "get_basis", "evaluate",
+           "coefficients", "kernel_form",
            "recurrence_terms", "monomial_matrix", "power", "chebyshev", "legendre", "hermite",
            "fourier"]
 
 Recurrence = Callable[[int], tuple[Rational, Rational]]
 """``n -> (alpha_n, beta_n)``, exact numbers (int or :class:`fractions.Fraction`)."""
+
+
+class Substitution(NamedTuple):
+    r"""A basis that is a three-term recurrence in a function of its input:
+    :math:`g_i(x) = h_i(u(x))`, :math:`h_{n+1} = \alpha_n t\, h_n - \beta_n h_{n-1}`,
+    :math:`h_0 = 1, h_{-1} = 0`, so :math:`g_i'(x) = h_i'(u(x))\, u'(x)`.
+
+    ``u`` and ``du`` map an array to an array of its shape and dtype (``t`` and :math:`u'(x)`);
+    ``recurrence`` is ``n -> (alpha_n, beta_n)`` as for :class:`Basis`.
+    """
+
+    u: Callable[[np.ndarray], np.ndarray]
+    du: Callable[[np.ndarray], np.ndarray]
+    recurrence: Recurrence
 
 
 class Basis(NamedTuple):
@@ -66,6 +92,7 @@ class Basis(NamedTuple):
     polynomial: bool
     description: str
     recurrence: Recurrence | None = None
+    substitution: Substitution | None = None
 
 
 BASES: dict[str, Basis] = {}
@@ -132,6 +159,19 @@ def coefficients(name: str, k: int) -> np.ndarray | None:
     return None if basis.recurrence is None else _coefficients(basis.recurrence, k)
 
 
+def kernel_form(name: str, k: int) -> tuple[np.ndarray, Substitution | None] | None:
+    r"""What the numba kernels run for basis ``name``: ``(coef, substitution)``, the recurrence
+    coefficients (k, 2) as in :func:`coefficients` and the :class:`Substitution` of the input
+    (None when the recurrence is in the input itself); None for a basis with neither (its NumPy
+    function serves it)."""
+    basis, k = get_basis(name), _check_k(k)
+    if basis.recurrence is not None:
+        return _coefficients(basis.recurrence, k), None
+    if basis.substitution is not None:
+        return _coefficients(basis.substitution.recurrence, k), basis.substitution
+    return None
+
+
 # ----------------------------------------------------------------------------------------- bases
 
 def _power(n: int) -> tuple[int, int]:
@@ -148,6 +188,22 @@ def _legendre(n: int) -> tuple[Fraction, Fraction]:
 
 def _hermite(n: int) -> tuple[int, int]:
     return 1, n
+
+
+def _fourier_in_t(n: int) -> tuple[int, int]:
+    """``g_{n+1} = alpha_n t g_n + g_{n-1}`` for ``g_n = sign_n T_n(t)``, ``t = sin(pi x / 2)``,
+    signs +, +, -, -, +, + ... for n = 0, 1, 2, ...: the ratio sign_{n+1}/sign_n is +1 for even
+    n, -1 for odd n, and sign_{n+1}/sign_{n-1} is always -1 (so beta = -1)."""
+    return (1, 0) if n == 0 else (2 if n % 2 == 0 else -2, -1)
+
+
+def _sin_half_pi(x: np.ndarray) -> np.ndarray:
+    return np.sin(x * np.asarray(np.pi / 2, dtype=x.dtype))
+
+
+def _dsin_half_pi(x: np.ndarray) -> np.ndarray:
+    h = np.asarray(np.pi / 2, dtype=x.dtype)
+    return np.cos(x * h) * h
 
 
 def power(z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -364,7 +420,7 @@ def monomial_matrix(name: str, k: int) -> np.ndarray:
 
 def register_basis(name: str, func: Callable | None, domain: str, polynomial: bool,
                    description: str, recurrence: Recurrence | None = None, *,
-                   overwrite: bool = False) -> Basis:
+                   substitution: Substitution | None = None, overwrite: bool = False) -> Basis:
     r"""Add a basis family to :data:`BASES` and return its :class:`Basis` record.
 
     Parameters
@@ -385,6 +441,10 @@ def register_basis(name: str, func: Callable | None, domain: str, polynomial: bo
         exact numbers (int or Fraction). It makes the basis polynomial; the numba kernels and
         :func:`monomial_matrix` use it. A polynomial basis without one gets its monomial matrix
         by interpolation and runs on the kernels' NumPy twins.
+    substitution : Substitution, optional
+        For a basis that is a recurrence in ``u(x)`` (not a polynomial in x): the kernels run it
+        on ``u(x)``. Needs ``func``, the basis's own NumPy function, and excludes
+        ``recurrence``.
     overwrite : bool
         Replace an existing entry instead of raising.
     """
@@ -396,12 +456,16 @@ def register_basis(name: str, func: Callable | None, domain: str, polynomial: bo
     if recurrence is not None and not polynomial:
         raise ValueError(f"register_basis({name!r}): a recurrence given for a non-polynomial "
                          f"basis (a three-term recurrence makes g_i a polynomial of degree i)")
+    if substitution is not None and (recurrence is not None or func is None):
+        raise ValueError(f"register_basis({name!r}): a substitution needs func (the basis's own "
+                         f"NumPy function) and no recurrence")
     if func is None and recurrence is not None:
         func = partial(recurrence_terms, recurrence=recurrence)
     if not callable(func):
         raise TypeError(f"register_basis({name!r}): func must be callable (or None with a "
                         f"recurrence), got {type(func).__name__}")
-    basis = Basis(name, func, str(domain), bool(polynomial), str(description), recurrence)
+    basis = Basis(name, func, str(domain), bool(polynomial), str(description), recurrence,
+                  substitution)
     BASES[name] = basis
     return basis
 
@@ -462,4 +526,5 @@ register_basis("hermite", hermite, "the real line, standard-normal weight (input
                "probabilists' Hermite polynomials He_1..He_k", _hermite)
 register_basis("fourier", fourier, "[-1, 1] scaled input (|x| <= 1/2 after SLAF scaling at m = 2; "
                "mirrored about +-1 outside)", False,
-               "EMFN modified Fourier basis: sin((2j-1) pi x / 2) and cos(j pi x), interleaved")
+               "EMFN modified Fourier basis: sin((2j-1) pi x / 2) and cos(j pi x), interleaved",
+               substitution=Substitution(_sin_half_pi, _dsin_half_pi, _fourier_in_t))

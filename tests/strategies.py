@@ -198,7 +198,7 @@ def kernel_problems(draw, dtype=np.float64):
     n, d = draw(st.integers(2, 40)), draw(st.integers(1, 70))
     s = draw(st.sampled_from((1, 1, 3, 9)))
     k = draw(st.integers(1, 12))                 # up to three chunks of 4 terms
-    basis = draw(st.sampled_from(("power", "chebyshev", "legendre", "hermite")))
+    basis = draw(st.sampled_from(("power", "chebyshev", "legendre", "hermite", "fourier")))
     x = (0.5 * rng.standard_normal((n, d, s)) + draw(st.floats(-0.5, 0.5))).astype(dtype)
     return x, basis, rng.standard_normal((d, k)), rng.standard_normal(d)
 

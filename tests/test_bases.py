@@ -145,6 +145,20 @@ def test_fourier_equals_explicit_sin_cos(k, data):
     np.testing.assert_allclose(dG, dG_ref, rtol=0, atol=1e-13 * k * np.pi)
 
 
+@given(k=st.integers(1, 16), data=st.data())
+def test_fourier_is_a_signed_chebyshev_recurrence_in_sin_half_pi_x(k, data):
+    """The substitution the kernels run: g_n(x) = +-T_n(sin(pi x / 2)) by the recurrence of
+    its record, and g_n'(x) = h_n'(t) u'(x), equal the angle-addition values and derivatives."""
+    x = data.draw(uniform_arrays((N,), -2.0, 2.0))
+    coef, sub = bases.kernel_form("fourier", k)
+    H, dH = bases.recurrence_terms(sub.u(x), k, sub.recurrence)
+    G, dG = bases.evaluate("fourier", x, k)
+    np.testing.assert_allclose(H, G, rtol=0, atol=1e-13 * k)
+    np.testing.assert_allclose(dH * sub.du(x)[:, None], dG, rtol=0, atol=1e-13 * k ** 2)
+    np.testing.assert_array_equal(coef, [sub.recurrence(n) for n in range(k)])
+    assert bases.coefficients("fourier", k) is None           # not a recurrence in x itself
+
+
 def test_fourier_layout_k8_is_four_sines_four_cosines_and_k_odd_adds_a_sine():
     x = np.array([0.0])
     G8, _ = bases.evaluate("fourier", x, 8)
@@ -322,6 +336,12 @@ def test_register_basis_refuses_duplicates_and_bad_records(scratch_registry):
         bases.register_basis("f3", "not a function", "R", False, "x")
     with pytest.raises(TypeError, match="callable"):
         bases.register_basis("f4", None, "R", False, "x")       # neither func nor recurrence
+    sub = bases.BASES["fourier"].substitution
+    with pytest.raises(ValueError, match="a substitution needs func"):
+        bases.register_basis("f5", None, "R", False, "x", substitution=sub)
+    with pytest.raises(ValueError, match="a substitution needs func"):
+        bases.register_basis("f6", bases.power, "R", True, "x", recurrence=lambda n: (1, 0),
+                             substitution=sub)
 
 
 def _chebyshev_u(z, k):

@@ -26,7 +26,7 @@ from slaf_np.kernels import slaf_numpy as twins
 from slaf_np.kernels.batchnorm import batchnorm_backward
 
 EPS = 1e-8
-NAMES = ("power", "chebyshev", "legendre", "hermite")      # the bases with a kernel
+NAMES = ("power", "chebyshev", "legendre", "hermite", "fourier")   # the bases with a kernel
 VANDER = {"power": polynomial.polyvander, "chebyshev": chebyshev.chebvander,
           "legendre": legendre.legvander, "hermite": hermite_e.hermevander}
 KERNELS = ("forward_train", "forward_eval", "backward_train", "backward_eval", "term_stats")
@@ -119,7 +119,7 @@ def test_chunk_boundaries(basis, k):
                                        err_msg=f"{key}, {basis}, k {k}, shape {shape}")
 
 
-@given(basis=st.sampled_from(NAMES), k=st.integers(1, 9), seed=seeds)
+@given(basis=st.sampled_from(tuple(VANDER)), k=st.integers(1, 9), seed=seeds)
 def test_recurrence_matches_numpy_polynomial(basis, k, seed):
     """forward_eval with a = e_i, mean 0, std 1 gives g_i(x); backward_eval with dy = 1 gives
     sum_i g_i'(x); both equal numpy.polynomial's Vandermonde matrices (and their derivatives)."""
@@ -183,21 +183,41 @@ def _one_of_each_kernel(mod, basis, k=4, shape=(6, 3, 2)):
     return _all_outputs(mod, x, basis, a, b, dy)
 
 
-def test_fourier_is_served_by_the_twins_inside_the_same_call(monkeypatch):
-    """A basis without a recurrence needs no backend switch: the kernels hand it to the twins."""
-    fast, slow = _one_of_each_kernel("numba", "fourier"), _one_of_each_kernel("numpy", "fourier")
-    for key in fast:
-        np.testing.assert_array_equal(fast[key], slow[key], err_msg=key)
-    x = np.random.default_rng(0).uniform(-0.5, 0.5, (6, 2, 1))
-    y = kernels.forward_eval(x, "fourier", np.ones((2, 4)), np.zeros(2), np.zeros((2, 4)),
-                             np.ones((2, 4)))
+def test_fourier_runs_on_the_kernels_through_its_substitution(monkeypatch):
+    """``fourier`` is a recurrence in t = sin(pi x / 2): the kernels run it (the twins, which
+    evaluate sines and cosines by angle addition, are not called) and give the sum of the
+    explicit sines and cosines, with the input gradient through u'(x)."""
+    x = np.random.default_rng(0).uniform(-0.7, 0.7, (6, 2, 3))
+    for name in KERNELS:
+        monkeypatch.setattr(twins, name, _refuse)
+    ones, zeros = np.ones((2, 4)), np.zeros((2, 4))
+    y = kernels.forward_eval(x, "fourier", ones, np.zeros(2), zeros, ones)
     theta = np.pi / 2 * x
     np.testing.assert_allclose(y, np.sin(theta) + np.cos(2 * theta) + np.sin(3 * theta)
-                               + np.cos(4 * theta), atol=1e-12)
-    monkeypatch.setattr(kernels.slaf_numpy, "forward_eval", _refuse)
-    with pytest.raises(AssertionError, match="twin was called"):
-        kernels.forward_eval(x, "fourier", np.ones((2, 4)), np.zeros(2), np.zeros((2, 4)),
-                             np.ones((2, 4)))
+                               + np.cos(4 * theta), atol=1e-13)
+    dx, _, _ = kernels.backward_eval(np.ones_like(x), x, "fourier", ones, zeros, ones)
+    h = np.pi / 2
+    np.testing.assert_allclose(dx, h * (np.cos(theta) - 2 * np.sin(2 * theta)
+                                        + 3 * np.cos(3 * theta) - 4 * np.sin(4 * theta)),
+                               atol=1e-12)
+
+
+def test_a_basis_without_a_recurrence_is_served_by_the_twins_inside_the_same_call(monkeypatch):
+    """A basis with its own NumPy function only needs no backend switch: the kernels hand it to
+    the twins (here ``fourier``'s function registered without its substitution)."""
+    bases.register_basis("fourier_only", bases.fourier, "[-1, 1]", False, "test")
+    try:
+        fast = _one_of_each_kernel("numba", "fourier_only")
+        slow = _one_of_each_kernel("numpy", "fourier_only")
+        for key in fast:
+            np.testing.assert_array_equal(fast[key], slow[key], err_msg=key)
+        x = np.random.default_rng(0).uniform(-0.5, 0.5, (6, 2, 1))
+        monkeypatch.setattr(kernels.slaf_numpy, "forward_eval", _refuse)
+        with pytest.raises(AssertionError, match="twin was called"):
+            kernels.forward_eval(x, "fourier_only", np.ones((2, 4)), np.zeros(2),
+                                 np.zeros((2, 4)), np.ones((2, 4)))
+    finally:
+        del bases.BASES["fourier_only"]
 
 
 @pytest.fixture

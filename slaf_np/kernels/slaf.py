@@ -18,8 +18,11 @@ M = N * S values of the feature):
   The kernels return ``dx``, ``G`` (D, k) and :math:`\sum dy` (D,); the layer turns them into
   ``dc``, ``dalpha`` and ``db``.
 
+A basis that is a recurrence in a function of its input, :math:`g_i(x) = h_i(u(x))`
+(:class:`slaf_np.bases.Substitution`; ``fourier``, with :math:`u(x) = \sin(\pi x / 2)`), runs on
+:math:`t = u(x)`, computed in float64, and its input gradient is multiplied by :math:`u'(x)`.
 The NumPy twins, with the same signatures, are in :mod:`slaf_np.kernels.slaf_numpy`; a basis
-without a three-term recurrence (``fourier``) is served by them inside the same call.
+with neither form is served by them inside the same call.
 
 Layout. Every kernel takes the (already scaled) input as a C-contiguous array ``x`` of shape
 (N, D, S): a dense input (N, D) is (N, D, 1), a convolutional input (N, C, H, W) is (N, C, H*W).
@@ -327,24 +330,29 @@ def _f64(a) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float64)
 
 
-def _recurrence(x: np.ndarray, basis: str, k: int, where: str):
-    """``(coef, last)`` for :func:`_pass`: the rows (alpha_n, beta_n) of ``basis`` (k, 2) and
-    the last chunk's pairs as a tuple; None when the basis has no recurrence (the NumPy twin
-    serves it). Checks the layout of ``x``."""
+def _form(x: np.ndarray, basis: str, k: int, where: str):
+    """``(recurrence, t, substitution)``: ``(coef, last)`` for :func:`_pass`, the rows
+    (alpha_n, beta_n) of ``basis`` (k, 2) and the last chunk's pairs as a tuple; ``t`` the
+    values the recurrence runs on, ``x`` itself or ``u(x)`` in float64 (a float32 ``t`` would
+    round away what the float64 terms keep) for a basis with a
+    :class:`~slaf_np.bases.Substitution`, which is returned too (else None). None when the basis
+    has no recurrence (the NumPy twin serves it). Checks the layout of ``x``."""
     if np.ndim(x) != 3:
         raise ValueError(f"kernels.slaf.{where}: expected x of shape (N, D, S), got "
                          f"{np.shape(x)}")
-    coef = bases.coefficients(basis, k)
-    if coef is None:
+    form = bases.kernel_form(basis, k)
+    if form is None:
         return None
-    return coef, tuple(map(tuple, coef[(k - 1) // CHUNK * CHUNK:].tolist()))
+    coef, sub = form
+    last = tuple(map(tuple, coef[(k - 1) // CHUNK * CHUNK:].tolist()))
+    return (coef, last), (x if sub is None else sub.u(_f64(x))), sub
 
 
-def _forward(x, recurrence, a, b, mean, var, std, eps, train, want_y):
-    """Launch :func:`_forward_range` over all features; returns y (N, D, S) in x's dtype."""
+def _forward(x, recurrence, a, b, mean, var, std, eps, train, want_y, dtype):
+    """Launch :func:`_forward_range` over all features; returns y (N, D, S) in ``dtype``."""
     x = np.ascontiguousarray(x)
     N, D, S = x.shape
-    y2 = np.empty((N, D * S) if want_y else (0, 0), x.dtype)
+    y2 = np.empty((N, D * S) if want_y else (0, 0), dtype)
     threads = threads_for(x.size * a.shape[1])
     run_ranges(_forward_range, D, _block_size(D, S, threads), threads, x.reshape(N, D * S), y2,
                S, *recurrence, a, _f64(b), mean, var, std, float(eps), train, want_y)
@@ -373,12 +381,13 @@ def forward_train(x: np.ndarray, basis: str, a: np.ndarray, b: np.ndarray, eps: 
     mean, var : ndarray (D, k), float64
         Batch mean and biased variance of each term.
     """
-    recurrence = _recurrence(x, basis, np.shape(a)[1], "forward_train")
-    if recurrence is None:
+    form = _form(x, basis, np.shape(a)[1], "forward_train")
+    if form is None:
         return slaf_numpy.forward_train(x, basis, a, b, eps)
+    recurrence, t, _ = form
     a = _f64(a)
     mean, var, std = np.empty(a.shape), np.empty(a.shape), np.empty(a.shape)
-    y = _forward(x, recurrence, a, b, mean, var, std, eps, True, True)
+    y = _forward(t, recurrence, a, b, mean, var, std, eps, True, True, x.dtype)
     return y, mean, var
 
 
@@ -389,22 +398,26 @@ def forward_eval(x: np.ndarray, basis: str, a: np.ndarray, b: np.ndarray, mean: 
     ``mean``, ``std`` (D, k): running mean and ``sqrt(running_var + eps)``, or 0 and 1 for raw
     terms; other arguments as in :func:`forward_train`. Returns y (N, D, S) in x's dtype.
     """
-    recurrence = _recurrence(x, basis, np.shape(a)[1], "forward_eval")
-    if recurrence is None:
+    form = _form(x, basis, np.shape(a)[1], "forward_eval")
+    if form is None:
         return slaf_numpy.forward_eval(x, basis, a, b, mean, std)
+    recurrence, t, _ = form
     a = _f64(a)
-    return _forward(x, recurrence, a, b, _f64(mean), np.empty((0, 0)), _f64(std), 0.0, False, True)
+    return _forward(t, recurrence, a, b, _f64(mean), np.empty((0, 0)), _f64(std), 0.0, False, True,
+                    x.dtype)
 
 
 def term_stats(x: np.ndarray, basis: str, k: int):
     """Mean and biased variance (D, k), float64, of g_1..g_k over the N * S values of each
     feature (Welford, then Chan's merge)."""
-    recurrence = _recurrence(x, basis, k, "term_stats")
-    if recurrence is None:
+    form = _form(x, basis, k, "term_stats")
+    if form is None:
         return slaf_numpy.term_stats(x, basis, k)
+    recurrence, t, _ = form
     D = np.shape(x)[1]
     mean, var, std = np.empty((D, k)), np.empty((D, k)), np.empty((D, k))
-    _forward(x, recurrence, np.zeros((D, k)), np.zeros(D), mean, var, std, 0.0, True, False)
+    _forward(t, recurrence, np.zeros((D, k)), np.zeros(D), mean, var, std, 0.0, True, False,
+             t.dtype)
     return mean, var
 
 
@@ -428,10 +441,10 @@ def backward_train(dy: np.ndarray, x: np.ndarray, basis: str, a: np.ndarray, mea
         ``sum over (n, s) of dy * P^_i``.
     dy_sum : ndarray (D,), float64
     """
-    recurrence = _recurrence(x, basis, np.shape(a)[1], "backward_train")
-    if recurrence is None:
+    form = _form(x, basis, np.shape(a)[1], "backward_train")
+    if form is None:
         return slaf_numpy.backward_train(dy, x, basis, a, mean, std)
-    return _backward(dy, x, recurrence, a, mean, std, True)
+    return _backward(dy, x, *form, a, mean, std, True)
 
 
 def backward_eval(dy: np.ndarray, x: np.ndarray, basis: str, a: np.ndarray, mean: np.ndarray,
@@ -440,21 +453,24 @@ def backward_eval(dy: np.ndarray, x: np.ndarray, basis: str, a: np.ndarray, mean
 
     Same arguments and returns as :func:`backward_train`; ``dx = dy * sum_i a_i g_i'(x) / std_i``.
     """
-    recurrence = _recurrence(x, basis, np.shape(a)[1], "backward_eval")
-    if recurrence is None:
+    form = _form(x, basis, np.shape(a)[1], "backward_eval")
+    if form is None:
         return slaf_numpy.backward_eval(dy, x, basis, a, mean, std)
-    return _backward(dy, x, recurrence, a, mean, std, False)
+    return _backward(dy, x, *form, a, mean, std, False)
 
 
-def _backward(dy, x, recurrence, a, mean, std, training: bool):
-    """Launch :func:`_backward_range` over all features."""
-    x = np.ascontiguousarray(x)
+def _backward(dy, x_in, recurrence, t, sub, a, mean, std, training: bool):
+    """Launch :func:`_backward_range` over all features, on ``t`` (see :func:`_form`); with a
+    substitution, ``dx`` is the gradient with respect to t times ``u'(x)``."""
+    x = np.ascontiguousarray(t)
     N, D, S = x.shape
-    dy = np.ascontiguousarray(dy, dtype=x.dtype).reshape(N, D * S)
+    dy = np.ascontiguousarray(dy, dtype=x_in.dtype).reshape(N, D * S)
     a = _f64(a)
-    dx, G, dsum = np.empty_like(x), np.empty(a.shape), np.empty((D, 1))
+    dx, G, dsum = np.empty(x.shape, x_in.dtype), np.empty(a.shape), np.empty((D, 1))
     threads = threads_for(x.size * a.shape[1])
     run_ranges(_backward_range, D, _block_size(D, S, threads), threads, dy, x.reshape(N, D * S),
                dx.reshape(N, D * S), G, dsum, S, *recurrence, a, _f64(mean), _f64(std),
                training)
+    if sub is not None:
+        dx *= sub.du(_f64(x_in))
     return dx, G, dsum[:, 0]

@@ -2,8 +2,10 @@ r"""Plain-NumPy twins of the SLAF kernels (:mod:`slaf_np.kernels.slaf`): the sam
 signatures and results, written as the mathematics reads, for tests and for reading.
 
 They materialise the (N, D, S, k) terms with :func:`slaf_np.bases.evaluate` in float64 (the
-kernels never store them), and they serve every basis, including those without a three-term
-recurrence (``fourier``), which the kernels hand to them. Per feature d and term i, with
+kernels never store them), and they serve every basis, including one with neither a three-term
+recurrence nor a substitution, which the kernels hand to them. For ``fourier`` they evaluate
+sines and cosines by angle addition (:func:`slaf_np.bases.fourier`), independently of the
+kernels' Chebyshev recurrence in :math:`\sin(\pi x / 2)`. Per feature d and term i, with
 ``a = c * gate``, ``s = sqrt(var + eps)`` and sums over the M = N * S values of the feature:
 
 * forward: :math:`\hat P_i = (g_i(x) - \mu_i) / s_i`, :math:`y = \sum_i a_i \hat P_i + b`

@@ -14,7 +14,8 @@ the raw terms (``mu = 0``, ``s = 1``).
 The training routines' input scalings (MS, EMFN, GC's fixed batch norm) are layers of their own,
 placed before the SLAF in a :class:`~slaf_np.nn.containers.Sequential`: see
 :mod:`slaf_np.nn.scaling`. The k terms are evaluated by the fused kernels of
-:mod:`slaf_np.kernels.slaf` (their NumPy twins serve a basis without a kernel, ``fourier``).
+:mod:`slaf_np.kernels.slaf` (``fourier`` among them, as a recurrence in :math:`\sin(\pi x/2)`;
+their NumPy twins serve a registered basis with no recurrence).
 """
 
 from __future__ import annotations
