@@ -114,7 +114,9 @@ def plot_activations(model: Module, X: np.ndarray | None = None,
     What each panel holds:
 
     * thin blue lines: the activation of each feature/channel, each over its own input range;
-    * bold red line: their mean at each z, over the features whose range covers z;
+    * bold red line: their mean, drawn over the inputs every feature saw (the common range:
+      with features entering and leaving the mean at the edges of their own ranges, a mean
+      over "the features that saw z" jumped there, as a shape no activation has);
     * light grey bars (with ``X``), on a twin y-axis on the right: the histogram of every input
       value the layer received on ``X`` (all features pooled, ``bins`` equal bins over the
       layer's range), counted batch by batch by :func:`slaf_input_histograms`, so the inputs
@@ -183,11 +185,9 @@ def plot_activations(model: Module, X: np.ndarray | None = None,
         for d in range(curves.shape[1]):
             ax.plot(z, shown[:, d], lw=0.6, alpha=0.35, color="C0",
                     label="each feature (over its range)" if d == 0 else None)
-        # the mean at z is over the features whose recorded range covers z (a feature's
-        # polynomial far outside its range would swamp the axis)
-        count = inside.sum(axis=1)
-        mean = np.where(count > 0, np.nansum(shown, axis=1) / np.maximum(count, 1), np.nan)
-        ax.plot(z, mean, lw=2.2, color="C3", label="mean over features (where in range)")
+        # the mean where every feature saw inputs (module docstring): NaN elsewhere
+        mean = np.where(inside.all(axis=1), curves.mean(axis=1), np.nan)
+        ax.plot(z, mean, lw=2.2, color="C3", label="mean over features (common range)")
         handles, labels = ax.get_legend_handles_labels()
         if id(layer) in hists:
             counts, edges = hists[id(layer)]

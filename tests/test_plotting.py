@@ -45,6 +45,23 @@ def test_plot_with_data_writes_a_png(tmp_path):
     assert x[0] == pytest.approx(z.min()) and x[-1] == pytest.approx(z.max())
 
 
+def test_the_mean_curve_is_drawn_on_the_common_range_only():
+    """The red line is the plain mean of the features' activations where every feature saw
+    inputs and absent elsewhere (a mean over "the features that saw z" jumps where one enters
+    or leaves)."""
+    model = _model()
+    X = np.random.default_rng(0).standard_normal((100, 2))
+    fig = plot_activations(model, X, n_points=80)
+    layer = model.layers[1]
+    lo, hi = slaf_input_ranges(model, X)[id(layer)]
+    assert lo.max() < hi.min() and (lo.min() < lo.max() or hi.min() < hi.max())
+    z, mean = fig.axes[0].lines[-1].get_data()
+    common = (z >= lo.max()) & (z <= hi.min())
+    assert common.any() and not common.all()
+    np.testing.assert_allclose(mean[common], layer.activation(z[common]).mean(axis=1))
+    assert np.isnan(mean[~common]).all()
+
+
 def test_plot_without_data():
     """Without X every panel spans [-3, 3], and says so; the curves are the layer's activation."""
     layer = SLAF(3, 2, rng=0)
@@ -116,7 +133,7 @@ def test_histogram_is_drawn_under_the_curves_with_x_only():
         assert ax.get_xlabel() == "input of the layer"
         assert ax.get_ylabel().startswith("activation")
         labels = [t.get_text() for t in ax.get_legend().get_texts()]
-        assert "inputs seen (X)" in labels and "mean over features (where in range)" in labels
+        assert "inputs seen (X)" in labels and "mean over features (common range)" in labels
         assert ax.get_zorder() > hx.get_zorder()            # the curves over the bars
     fig = plot_activations(model, n_points=30)
     assert _twins(fig) == [[], []] and len(fig.axes) == 2
