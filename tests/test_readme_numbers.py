@@ -419,3 +419,14 @@ def test_classification_interim_numbers():
                 f"validation accuracy, {relu['final_test']['mean']:.2f} % at the end, "
                 f"{relu['best_test_selects_on_test']['mean']:.2f} % by the paper's metric (the "
                 f"paper: {relu['paper']:.2f} %), in {relu['seconds']['mean'] / 60:.1f} minutes")
+
+
+def test_classification_results_table():
+    """README's results table is the committed reports' (figures/mnist.json, ...), every
+    finished model of every experiment reported so far, with the paper's numbers beside."""
+    from slaf_np.experiments.classification_report import results_table
+
+    names = [n for n in ("mnist", "fashion-mnist", "cifar10")
+             if (ROOT / "figures" / f"{n}.json").exists()]
+    assert names, "no classification report is committed"
+    assert_table("classification", results_table({n: result(n) for n in names}))

@@ -140,6 +140,23 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def results_table(results: dict[str, dict]) -> list[str]:
+    """README's results table: one row per (experiment, model) of the reports in ``results``
+    (experiment name -> the contents of its ``figures/NAME.json``), the paper's number beside
+    ours, and the wall time of each finished unit."""
+    cols = ["experiment", "model", "seeds", "paper", "best on test (selects on test)",
+            "test at best validation", "final test", "mean of last 10", "minutes per unit"]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for experiment, result in results.items():
+        for name, s in result["models"].items():
+            paper = "-" if s["paper"] is None else f"{s['paper']:.2f}"
+            minutes = ", ".join(f"{v / 60:.0f}" for v in s["seconds"]["values"])
+            lines.append("| " + " | ".join([
+                experiment, f"`{name}`: {s['description']}", ",".join(map(str, s["seeds"])),
+                paper, *(_fmt(s[k]) for k in METRIC_LABELS), minutes]) + " |")
+    return lines
+
+
 def plot_curves(result: dict, path: Path) -> Path:
     """Test accuracy against iteration, one line per unit (colour per model, style per seed)."""
     import matplotlib
