@@ -8,6 +8,7 @@ the pipeline (records, resuming, the report, the CLI), never accuracies.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -251,6 +252,59 @@ def test_a_diverged_unit_is_reported_and_the_next_units_still_run(tmp_path, monk
     slnn = next(m for m in res["missing"] if m["model"] == "slnn")
     assert "diverged at epoch 1 (test)" in slnn["diverged"]
     assert "diverged: fit: training diverged" in (tmp_path / "out" / "fashion-mnist.md").read_text()
+
+
+def _lock(folder, pid):
+    import socket
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "running.lock").write_text(f"{socket.gethostname()} {pid}")
+
+
+def test_a_unit_another_process_runs_is_skipped_and_listed_as_running(tmp_path, capsys):
+    """Two ``slaf-np run GRID`` share a grid: a unit whose lock a live process holds is skipped
+    (not trained a second time) and the report says it is running."""
+    import subprocess
+    import sys
+
+    from slaf_np.experiments import classification
+    from slaf_np.experiments.classification_report import report
+
+    grid = _grid("fashion-mnist")
+    folder = classification.unit_dir(tmp_path, grid.name, "slnn", 0)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        _lock(folder, other.pid)
+        with pytest.raises(classification.UnitBusy, match=f"process {other.pid} on"):
+            classification.run_unit(grid, "slnn", 0, tmp_path, quick=True, verbose=False)
+        assert sorted(p.name for p in folder.iterdir()) == ["running.lock"]   # nothing trained
+        classification.run_grid(grid, "slnn", 0, units=tmp_path, quick=True, verbose=False)
+        assert "slnn seed 0: skipped" in capsys.readouterr().err
+        assert not (folder / "checkpoint.npz").exists()
+        res = report(grid, tmp_path, tmp_path / "out", quick=True, verbose=False)
+        slnn = next(m for m in res["missing"] if m["model"] == "slnn")
+        assert slnn["running"].endswith(str(other.pid))
+        assert "(running now:" in (tmp_path / "out" / "fashion-mnist.md").read_text()
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_a_lock_left_by_a_dead_process_is_taken_over_and_released(tmp_path):
+    import subprocess
+    import sys
+
+    from slaf_np.experiments.classification import claim
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    _lock(tmp_path, dead.pid)
+    with claim(tmp_path):
+        assert (tmp_path / "running.lock").read_text().endswith(f" {os.getpid()}")
+    assert not (tmp_path / "running.lock").exists()
+    with pytest.raises(RuntimeError, match="boom"), claim(tmp_path):   # released on errors too
+        raise RuntimeError("boom")
+    assert not (tmp_path / "running.lock").exists()
 
 
 def test_curve_training_loss_keeps_small_losses_after_a_huge_one():

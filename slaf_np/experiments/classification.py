@@ -8,9 +8,11 @@ and resume independently (and can be spread over machines)::
     slaf-np report mnist                        finished units -> figures/mnist.{json,md,png}
 
 A unit lives in ``<units>/<experiment>/<model>_seed<k>/`` (``<units>`` is ``runs/units`` by
-default): ``checkpoint.npz`` (:mod:`slaf_np.train.checkpoint`, written every
-:data:`CHECKPOINT_SECONDS` and at each epoch's end, so a killed process loses at most that much),
-and when it has finished ``model.npz`` (the final model, :func:`slaf_np.nn.io.save`) and
+default): ``running.lock`` while a process runs it (:func:`claim`: a second ``slaf-np run`` of
+the same grid skips it and takes the next unit, so two processes share a grid),
+``checkpoint.npz`` (:mod:`slaf_np.train.checkpoint`, written every :data:`CHECKPOINT_SECONDS`
+and at each epoch's end, so a killed process loses at most that much), and when it has
+finished ``model.npz`` (the final model, :func:`slaf_np.nn.io.save`) and
 ``unit.json`` (written atomically, last: a unit is finished exactly when it exists). The unit
 records its configuration, seed, the curve (per evaluation: iteration, validation accuracy, test
 accuracy, mean training loss since the previous evaluation), wall time, iterations per second,
@@ -35,9 +37,12 @@ experiments' docstrings give the measured times the budgets come from.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import resource
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -274,21 +279,64 @@ def metrics(rows: list[list[float]], best_from: int = 0) -> dict:
 
 
 # -- one unit ----------------------------------------------------------------------------------
+class UnitBusy(RuntimeError):
+    """Another process holds the unit's ``running.lock`` (:func:`claim`)."""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:          # someone else's process: alive
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def claim(folder: Path):
+    """Hold ``folder/running.lock`` (this host's name and process id) while running a unit.
+
+    The file is created exclusively, so of two processes that start the same unit (two
+    ``slaf-np run GRID`` on one grid, or machines sharing the units folder) one gets
+    :class:`UnitBusy` and the unit is never trained twice at once. A lock left by a process of
+    this host that no longer runs (killed with ``kill -9``, or the machine restarted) is taken
+    over; a lock from another host is not (delete the file if that process is gone). Two
+    processes that find the same stale lock at the same instant can both take it over: a race
+    the grids' scale does not justify a heavier protocol for.
+    """
+    path = Path(folder) / "running.lock"
+    me = f"{socket.gethostname()} {os.getpid()}"
+    for attempt in (1, 2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            holder = path.read_text().strip() if path.exists() else ""
+            host, _, pid = holder.partition(" ")
+            stale = host == socket.gethostname() and pid.isdigit() and not _alive(int(pid))
+            if stale and attempt == 1:
+                path.unlink(missing_ok=True)
+                continue
+            raise UnitBusy(f"{folder} is being run by process {pid or '?'} on {host or '?'} "
+                           f"({path}); if that process is gone, delete the file") from None
+        with os.fdopen(fd, "w") as f:
+            f.write(me)
+        break
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
 def run_unit(grid: Grid, model_name: str, seed: int, units: Path = DEFAULT_UNITS,
              quick: bool = False, data_dir: Path | None = None, verbose: bool = True,
              callbacks: list[Callback] = (), data=None) -> dict:
     """Run (or resume, or, when finished, just read) one unit; returns its ``unit.json`` record.
 
     ``callbacks`` are added after the unit's own (the tests stop a unit with one); ``data``
-    replaces ``grid.load`` (already loaded splits, to load them once for a whole grid).
+    replaces ``grid.load`` (already loaded splits, to load them once for a whole grid). Raises
+    :class:`UnitBusy` when another process is running the unit (:func:`claim`).
     """
-    from ..nn import io
-    from ..provenance import collect, finish
-    from ..train import fit
-    from ..train.checkpoint import Checkpoint
-    from ..train.optim import StepSchedule
-    from ..utils import atomic_write_json
-
     spec = grid.models[model_name]
     folder = unit_dir(units, grid.name, model_name, seed)
     done = folder / "unit.json"
@@ -297,6 +345,24 @@ def run_unit(grid: Grid, model_name: str, seed: int, units: Path = DEFAULT_UNITS
             print(f"[{grid.name}] {model_name} seed {seed}: finished ({done})", flush=True)
         return json.loads(done.read_text())
     folder.mkdir(parents=True, exist_ok=True)
+    with claim(folder):
+        if done.exists():                  # finished by another process meanwhile
+            return json.loads(done.read_text())
+        return _train_unit(grid, spec, model_name, seed, folder, quick, data_dir, verbose,
+                           callbacks, data)
+
+
+def _train_unit(grid, spec, model_name, seed, folder, quick, data_dir, verbose, callbacks,
+                data) -> dict:
+    """:func:`run_unit`'s work, inside the unit's claim."""
+    from ..nn import io
+    from ..provenance import collect, finish
+    from ..train import fit
+    from ..train.checkpoint import Checkpoint
+    from ..train.optim import StepSchedule
+    from ..utils import atomic_write_json
+
+    done = folder / "unit.json"
     provenance = collect()
     budget = grid.budget(quick, model_name)
     (X, y), val, test = data if data is not None else grid.load(data_dir, quick)
@@ -368,7 +434,8 @@ def _maxrss_mb() -> float:
 def run_grid(grid: Grid, model: str | None = None, seed: int | None = None,
              units: Path = DEFAULT_UNITS, quick: bool = False, data_dir: Path | None = None,
              verbose: bool = True) -> list[dict]:
-    """Run every selected unit not yet finished, in order (the data loaded once).
+    """Run every selected unit not yet finished, in order (the data loaded once); a unit another
+    process is running (:func:`claim`) is skipped with a message.
 
     A unit whose training diverges does not stop the others: the error goes to
     ``diverged.txt`` in its folder (its checkpoint keeps the last good state), the report lists
@@ -382,6 +449,8 @@ def run_grid(grid: Grid, model: str | None = None, seed: int | None = None,
     for m, s in todo:
         try:
             done.append(run_unit(grid, m, s, units, quick, data_dir, verbose, data=data))
+        except UnitBusy as e:
+            print(f"[{grid.name}] {m} seed {s}: skipped, {e}", file=sys.stderr, flush=True)
         except TrainingDivergedError as e:
             path = unit_dir(units, grid.name, m, s) / "diverged.txt"
             atomic_write_bytes(path, f"{e}\n".encode())

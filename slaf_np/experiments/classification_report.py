@@ -57,7 +57,9 @@ def collect(grid: Grid, units: Path, quick: bool) -> tuple[list[dict], list[dict
         else:
             started = path.with_name("checkpoint.npz").exists()
             diverged = path.with_name("diverged.txt")
+            lock = path.with_name("running.lock")
             missing.append({"model": model, "seed": seed, "started": started,
+                            "running": lock.read_text().strip() if lock.exists() else None,
                             "diverged": diverged.read_text().strip() if diverged.exists()
                             else None,
                             "command": command(grid, model, seed, units, quick)})
@@ -135,6 +137,7 @@ def markdown(result: dict) -> str:
     if result["missing"]:
         lines += ["", "Missing units (run each, in the background if long):", ""]
         lines += [f"* `{m['command']}`{' (started: resumes)' if m['started'] else ''}"
+                  f"{' (running now: ' + m['running'] + ')' if m.get('running') else ''}"
                   f"{' (diverged: ' + m['diverged'] + ')' if m['diverged'] else ''}"
                   for m in result["missing"]]
     return "\n".join(lines) + "\n"
