@@ -21,13 +21,13 @@ turn (:func:`slaf_np.kernels.parallel.run_ranges`) and, a few samples at a time 
 ``B`` samples whose lowered input fits in :data:`CHUNK_BYTES`), lowers them into its own small
 buffer (:func:`_lower`, numba, ``nogil``; sample after sample, each (K, P)), multiplies with one
 NumPy batched ``matmul`` per chunk (a single-threaded BLAS product per sample, with the GIL
-released) and writes the output in place: ``y[n0:n1]``
-directly in the forward, ``dx[n0:n1]`` through :func:`_scatter` (col2im) in the backward. While
+released) and writes the output in place: ``y[n0:n1]`` directly in the forward, ``dx[n0:n1]``
+through :func:`_scatter` (col2im) in the backward. While
 the threads work, BLAS is limited to one thread (threadpoolctl) so that its own pool does not
 fight them for the cores. The functions :func:`run_ranges` runs here are plain Python: between
 their short Python steps they hold the GIL only while calling the ``nogil`` kernels and ``matmul``.
 
-Determinism. ``dW`` is summed per group, chunk after chunk (each chunk's per-sample products
+Determinism. ``dW`` (with ``db``) is summed per group, chunk after chunk (each chunk's per-sample products
 summed in order), and the groups' sums are added in order, so the result does not depend on the
 thread count (the groups and chunks depend on the shapes only).
 
