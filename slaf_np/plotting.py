@@ -106,17 +106,20 @@ def _input_histograms(model: Module, X: np.ndarray, ranges: dict, bins: int,
 
 def plot_activations(model: Module, X: np.ndarray | None = None,
                      path: str | os.PathLike | None = None, n_points: int = 200,
-                     bins: int = HIST_BINS):
+                     bins: int = HIST_BINS, max_curves: int = 64):
     """One panel per SLAF layer: its learned activations in evaluation mode, drawn over the
     inputs the layer saw, with the distribution of those inputs beneath (as
     rational_activations' ``show()`` draws it).
 
     What each panel holds:
 
-    * thin blue lines: the activation of each feature/channel, each over its own input range;
-    * bold red line: their mean, drawn over the inputs every feature saw (the common range:
-      with features entering and leaving the mean at the edges of their own ranges, a mean
-      over "the features that saw z" jumped there, as a shape no activation has);
+    * thin blue lines: the activation of each feature/channel, each over its own input range
+      (at most ``max_curves`` of them, evenly spaced over the features, said in the title);
+    * bold red line: the mean over all features, drawn over the inputs every feature saw (the
+      common range: with features entering and leaving the mean at the edges of their own
+      ranges, a mean over "the features that saw z" jumped there, as a shape no activation
+      has); absent when the ranges have no common part (said in the legend), as for a fully
+      connected layer whose features see inputs of different signs;
     * light grey bars (with ``X``), on a twin y-axis on the right: the histogram of every input
       value the layer received on ``X`` (all features pooled, ``bins`` equal bins over the
       layer's range), counted batch by batch by :func:`slaf_input_histograms`, so the inputs
@@ -137,6 +140,8 @@ def plot_activations(model: Module, X: np.ndarray | None = None,
         Grid points per panel.
     bins : int
         Bins of each histogram.
+    max_curves : int
+        The most features drawn per panel (a layer of 1024 features is a solid band).
 
     Returns
     -------
@@ -154,6 +159,8 @@ def plot_activations(model: Module, X: np.ndarray | None = None,
         raise ValueError(f"plot_activations: n_points must be >= 2, got {n_points}")
     if int(bins) < 1:
         raise ValueError(f"plot_activations: bins must be >= 1, got {bins}")
+    if int(max_curves) < 1:
+        raise ValueError(f"plot_activations: max_curves must be >= 1, got {max_curves}")
     layers = slaf_layers(model)
     if not layers:
         raise ValueError(f"plot_activations: the model has no SLAF layer ({type(model).__name__})")
@@ -182,12 +189,18 @@ def plot_activations(model: Module, X: np.ndarray | None = None,
         curves = layer.activation(z)                                            # (P, D)
         inside = (z[:, None] >= lo[None, :]) & (z[:, None] <= hi[None, :])      # (P, D)
         shown = np.where(inside, curves, np.nan)
-        for d in range(curves.shape[1]):
+        D = curves.shape[1]
+        drawn = np.unique(np.linspace(0, D - 1, min(D, int(max_curves))).round().astype(int))
+        for j, d in enumerate(drawn):
             ax.plot(z, shown[:, d], lw=0.6, alpha=0.35, color="C0",
-                    label="each feature (over its range)" if d == 0 else None)
-        # the mean where every feature saw inputs (module docstring): NaN elsewhere
-        mean = np.where(inside.all(axis=1), curves.mean(axis=1), np.nan)
-        ax.plot(z, mean, lw=2.2, color="C3", label="mean over features (common range)")
+                    label="each feature (over its range)" if j == 0 else None)
+        # the mean where every feature saw inputs (docstring): NaN elsewhere
+        common = inside.all(axis=1)
+        mean = np.where(common, curves.mean(axis=1), np.nan)
+        ax.plot(z, mean, lw=2.2, color="C3", label="mean over features (common range)"
+                if common.any() else "mean over features: no common range")
+        if len(drawn) < D:
+            note += f"; {len(drawn)} of {D} features drawn"
         handles, labels = ax.get_legend_handles_labels()
         if id(layer) in hists:
             counts, edges = hists[id(layer)]

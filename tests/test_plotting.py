@@ -62,6 +62,23 @@ def test_the_mean_curve_is_drawn_on_the_common_range_only():
     assert np.isnan(mean[~common]).all()
 
 
+def test_many_features_are_thinned_and_disjoint_ranges_have_no_mean():
+    model = _model()
+    X = np.random.default_rng(0).standard_normal((100, 2))
+    fig = plot_activations(model, X, n_points=40, max_curves=3)
+    assert len(fig.axes[0].lines) == 3 + 1 and "3 of 6 features drawn" in fig.axes[0].get_title()
+    assert len(fig.axes[1].lines) == 3 + 1 and "3 of 4 features drawn" in fig.axes[1].get_title()
+    apart = Sequential(Dense(1, 2, rng=0, dtype=np.float64), SLAF(2, 2, rng=1, dtype=np.float64))
+    apart.layers[0].params["W"][...] = 0.1
+    apart.layers[0].params["b"][...] = [10.0, -10.0]      # features' inputs near +10 and -10
+    fig = plot_activations(apart, X[:, :1], n_points=40)
+    assert np.isnan(fig.axes[0].lines[-1].get_ydata()).all()
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "mean over features: no common range" in labels
+    with pytest.raises(ValueError, match="max_curves must be >= 1, got 0"):
+        plot_activations(model, X, max_curves=0)
+
+
 def test_plot_without_data():
     """Without X every panel spans [-3, 3], and says so; the curves are the layer's activation."""
     layer = SLAF(3, 2, rng=0)
