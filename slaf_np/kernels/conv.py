@@ -27,9 +27,9 @@ the threads work, BLAS is limited to one thread (threadpoolctl) so that its own 
 fight them for the cores. The functions :func:`run_ranges` runs here are plain Python: between
 their short Python steps they hold the GIL only while calling the ``nogil`` kernels and ``matmul``.
 
-Determinism. ``dW`` (with ``db``) is summed per group, chunk after chunk (each chunk's per-sample products
-summed in order), and the groups' sums are added in order, so the result does not depend on the
-thread count (the groups and chunks depend on the shapes only).
+Determinism. ``dW`` (with ``db``) is summed per group, chunk after chunk (each chunk's
+per-sample products summed in order), and the groups' sums are added in order, so the result does
+not depend on the thread count (the groups and chunks depend on the shapes only).
 
 Why one product per sample in the backward too. ``dW`` could be one product per chunk,
 ``dy (O, B P) @ cols (B P, K)``, after copying ``dy`` into that layout; for MNIST's first layer
