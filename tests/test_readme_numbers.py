@@ -455,6 +455,16 @@ def test_classification_prose():
                 f" points to the ResNet")
     assert resnet["test_at_best_val"]["mean"] > slnn["test_at_best_val"]["mean"] > \
         hybrid["test_at_best_val"]["mean"]
+    cifar = result("cifar10")
+    done, grid = len(cifar["units"]), len(cifar["units"]) + len(cifar["missing"])
+    relu = cifar["models"]["relu"]
+    assert_says(f"(running: {done} of {grid} units). ResNet-20 with BN + ReLU, seed 0: "
+                f"{relu['test_at_best_val']['mean']:.2f} % at the best validation accuracy, "
+                f"{relu['final_test']['mean']:.2f} % at the end of its 13 epochs",
+                f"took {relu['seconds']['mean'] / 60:.1f} minutes",
+                f"an estimated {cifar['paper_setting']['estimated_hours_per_unit']:.1f} hours a "
+                f"unit here (`figures/cifar10.json`: that unit's "
+                f"{relu['iterations_per_second']['mean']:.2f} iterations a second")
 
 
 def test_classification_results_table():
