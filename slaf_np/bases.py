@@ -164,9 +164,10 @@ def kernel_form(name: str, k: int) -> tuple[np.ndarray, Substitution | None] | N
     coefficients (k, 2) as in :func:`coefficients` and the :class:`Substitution` of the input
     (None when the recurrence is in the input itself); None for a basis with neither (its NumPy
     function serves it)."""
-    basis, k = get_basis(name), _check_k(k)
-    if basis.recurrence is not None:
-        return _coefficients(basis.recurrence, k), None
+    coef = coefficients(name, k)
+    if coef is not None:
+        return coef, None
+    basis = get_basis(name)
     if basis.substitution is not None:
         return _coefficients(basis.substitution.recurrence, k), basis.substitution
     return None
