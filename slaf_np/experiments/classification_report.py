@@ -161,7 +161,11 @@ def results_table(results: dict[str, dict]) -> list[str]:
 
 
 def plot_curves(result: dict, path: Path) -> Path:
-    """Test accuracy against iteration, one line per unit (colour per model, style per seed)."""
+    """Test accuracy against iteration, one line per unit (colour per model, style per seed).
+
+    Two panels: the whole run, and its second half with the accuracy axis zoomed to where the
+    models differ (a few tenths of a point on MNIST would be invisible on the whole run's scale).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -169,28 +173,35 @@ def plot_curves(result: dict, path: Path) -> Path:
 
     from ..utils import save_figure
 
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, (whole, zoom) = plt.subplots(1, 2, figsize=(12, 5))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     models = list(result["models"])
     for u in result["units"]:
         it = [r[0] for r in u["curve"]]
         test = [r[2] for r in u["curve"]]
         m = u["metrics"]
-        ax.plot(it, test, color=colors[models.index(u["model"]) % len(colors)],
-                linestyle=("-", "--", ":", "-.")[u["seed"] % 4],
-                label=f"{u['model']} seed {u['seed']}: final {m['final_test']:.2f} %, "
-                      f"best on test {m['best_test_selects_on_test']:.2f} %")
-    finals = [r[2] for u in result["units"] for r in u["curve"][len(u["curve"]) // 2:]]
-    if finals:  # zoom on the second half of training, where the models differ
-        ax.set_ylim(max(0.0, min(finals) - 1.0), min(100.0, max(finals) + 0.5))
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("test accuracy (%)")
+        style = dict(color=colors[models.index(u["model"]) % len(colors)],
+                     linestyle=("-", "--", ":", "-.")[u["seed"] % 4])
+        whole.plot(it, test, **style)
+        zoom.plot(it, test, **style,
+                  label=f"{u['model']} seed {u['seed']}: final {m['final_test']:.2f} %, "
+                        f"best on test {m['best_test_selects_on_test']:.2f} %")
+    second_half = [r for u in result["units"] for r in u["curve"][len(u["curve"]) // 2:]]
+    if second_half:
+        accuracies = [r[2] for r in second_half]
+        zoom.set_xlim(min(r[0] for r in second_half), max(r[0] for r in second_half))
+        zoom.set_ylim(max(0.0, min(accuracies) - 0.5), min(100.0, max(accuracies) + 0.5))
+    whole.set_title("the whole run")
+    zoom.set_title("the second half, zoomed")
+    for ax in (whole, zoom):
+        ax.set_xlabel("iteration")
+        ax.set_ylabel("test accuracy (%)")
+        ax.grid(alpha=0.3)
+    zoom.legend(fontsize=7)
     title = f"{result['experiment']}: test accuracy (evaluation mode)"
     if result.get("quick_note"):
-        title += "\npipeline check (--quick), not a result"
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+        title += "; pipeline check (--quick), not a result"
+    fig.suptitle(title)
     save_figure(fig, path)
     plt.close(fig)
     return path
