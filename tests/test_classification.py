@@ -324,3 +324,46 @@ def test_curve_training_loss_keeps_small_losses_after_a_huge_one():
     assert 0 < v2 == v3 < 0.01
     assert curve.take_loss() == pytest.approx(v2, rel=1e-12)
     assert curve.take_loss() == 0.0                 # nothing since
+
+
+@pytest.mark.parametrize("p", [0.6, 0.9, 0.975, 0.995])
+def test_student_t_quantile_matches_closed_forms(p):
+    """df = 1 is Cauchy (tan), df = 2 has F(t) = 1/2 + t / (2 sqrt(2 + t^2)), a huge df is
+    the normal: a wrong constant or a wrong integration rule breaks at least one."""
+    from statistics import NormalDist
+
+    from slaf_np.experiments.classification_report import student_t_quantile
+
+    q = 2 * p - 1
+    assert student_t_quantile(p, 1) == pytest.approx(np.tan(np.pi * (p - 0.5)), rel=1e-7)
+    assert student_t_quantile(p, 2) == pytest.approx(np.sqrt(2 * q * q / (1 - q * q)), rel=1e-7)
+    assert student_t_quantile(p, 1e7) == pytest.approx(NormalDist().inv_cdf(p), rel=1e-6)
+    with pytest.raises(ValueError, match="0.5 < p < 1"):
+        student_t_quantile(0.4, 3)
+
+
+def test_paired_difference_uses_the_t_interval_and_only_seeds_both_finished():
+    """Differences 0.1, 0.5, 0.3 (mean 0.3, std 0.2): a normal interval (2 std / sqrt 3 = 0.23)
+    would call the gain real; Student's t with 2 degrees of freedom (4.30 std / sqrt 3 = 0.50)
+    does not. Differences 0.3, 0.5, 0.4 exceed it (0.25 < 0.4). A seed only one model finished
+    is left out."""
+    from slaf_np.experiments.classification import METRIC_LABELS
+    from slaf_np.experiments.classification_report import paired
+
+    def rec(model, seed, acc):
+        return {"model": model, "seed": seed, "metrics": {k: acc for k in METRIC_LABELS}}
+
+    def records(gains):
+        rs = [rec("relu", s, 80.0 + s) for s in range(3)]
+        rs += [rec("hybrid", s, 80.0 + s + g) for s, g in enumerate(gains)]
+        return rs + [rec("relu", 7, 50.0)]
+
+    noisy = paired(records([0.1, 0.5, 0.3]), "relu", "hybrid")
+    assert noisy["seeds"] == [0, 1, 2] and noisy["pair"] == "hybrid - relu"
+    d = noisy["final_test"]
+    assert d["mean"] == pytest.approx(0.3) and d["std"] == pytest.approx(0.2)
+    assert d["t_critical"] == pytest.approx(4.303, abs=1e-3) and d["exceeds_noise"] is False
+    clear = paired(records([0.3, 0.5, 0.4]), "relu", "hybrid")["final_test"]
+    assert clear["exceeds_noise"] is True
+    one = paired(records([0.3]), "relu", "hybrid")["final_test"]
+    assert one["n"] == 1 and one["exceeds_noise"] is None

@@ -8,7 +8,8 @@ Goal
     network, ``first_activation=SLAF(16, 2)``), seeds 0, 1, 2 each, same seeds and schedule, as a
     grid of units (:mod:`slaf_np.experiments.classification`); the report gives mean ± standard
     deviation of each and of the paired difference (same seed), and whether the gain exceeds its
-    noise (``|mean| > 2 std / sqrt(3)``).
+    noise (:data:`~slaf_np.experiments.classification_report.NOISE_RULE`: the 95 % Student-t
+    interval of the mean paired difference excludes 0, ``|mean| > 4.30 std / sqrt(3)``).
 
 Data: the standard split, 50,000 train / 10,000 test, pixels / 255; the first 5,000 training
 images are held out as the validation split (as He et al. did for their CIFAR analysis), so units
