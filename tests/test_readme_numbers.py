@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from slaf_np.experiments.classification_report import student_t_quantile
 from slaf_np.experiments.polyfeatures import _fmt_int
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -456,15 +457,34 @@ def test_classification_prose():
     assert resnet["test_at_best_val"]["mean"] > slnn["test_at_best_val"]["mean"] > \
         hybrid["test_at_best_val"]["mean"]
     cifar = result("cifar10")
-    done, grid = len(cifar["units"]), len(cifar["units"]) + len(cifar["missing"])
-    relu = cifar["models"]["relu"]
-    assert_says(f"(running: {done} of {grid} units). ResNet-20 with BN + ReLU, seed 0: "
-                f"{relu['test_at_best_val']['mean']:.2f} % at the best validation accuracy, "
-                f"{relu['final_test']['mean']:.2f} % at the end of its 13 epochs",
-                f"took {relu['seconds']['mean'] / 60:.1f} minutes",
+    assert cifar["complete"] and not cifar["missing"], "README describes the whole CIFAR-10 grid"
+    relu, hybrid = cifar["models"]["relu"], cifar["models"]["hybrid"]
+    d = cifar["paired"]["final_test"]
+    half = d["t_critical"] * d["std"] / np.sqrt(d["n"])
+    paper_gain = hybrid["paper"] - relu["paper"]
+    minutes = sorted(u["seconds"] / 60 for u in cifar["units"])
+    pairs_needed = next(n for n in range(2, 10_000)
+                        if student_t_quantile(0.975, n - 1) * d["std"] / np.sqrt(n) < paper_gain)
+    assert_says(f"(all six units): the hybrid claim, one SLAF (k = 2, per channel, "
+                f"{cifar['extra_parameters']} extra parameters)",
+                f"seeds 0, 1 and 2: {pm_(relu, 'test_at_best_val')} at the best validation "
+                f"accuracy, {pm_(relu, 'final_test')} at the end (the paper's ResNet-32 after 250 "
+                f"epochs: {relu['paper']:.2f} %)",
+                f"the hybrid, same seeds: {pm_(hybrid, 'test_at_best_val')} and "
+                f"{pm_(hybrid, 'final_test')} (the paper: {hybrid['paper']:.2f} %)",
+                f"at the end: {', '.join(f'{v:+.2f}' for v in d['values'][:-1])} and "
+                f"{d['values'][-1]:+.2f} points, a mean of {d['mean']:+.2f} ± {d['std']:.2f}",
+                f"interval of that mean is ± {half:.2f} (t = {d['t_critical']:.2f} with three",
+                f"gain, +{paper_gain:.2f} points from one run of each",
+                f"a {paper_gain:.2f}-point gain would need about {pairs_needed} pairs",
+                f"Its six units took {minutes[0]:.1f} to {minutes[-1]:.1f} minutes each",
+                f"{sum(minutes) / 60:.1f} hours of CPU in all",
                 f"an estimated {cifar['paper_setting']['estimated_hours_per_unit']:.1f} hours a "
-                f"unit here (`figures/cifar10.json`: that unit's "
+                f"unit here (`figures/cifar10.json`: the BN + ReLU units' "
                 f"{relu['iterations_per_second']['mean']:.2f} iterations a second")
+    assert d["n"] == 3 and d["exceeds_noise"] is False  # "does not exceed its noise"
+    assert d["mean"] - half < paper_gain < d["mean"] + half  # "lies inside our interval"
+    assert_says(f"{sum(minutes) / len(minutes):.0f} minutes a unit. The paired difference")
 
 
 def test_classification_results_table():
