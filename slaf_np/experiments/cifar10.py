@@ -33,10 +33,12 @@ Conservatively at 500 ms, an epoch of 352 iterations takes 176 s; evaluating onc
 evaluations were the per-10-epoch test scores), 45 minutes (2,700 s) hold 2,700 / 215 = 12.6
 epochs: ``EPOCHS = 13`` (4,576 iterations; about 47 min shared, 36 min on an idle core), the
 rate divided by 10 at epochs 5.2, 7.8 and 10.4. That is 5 % of the paper's 250 epochs: the
-absolute accuracies will be lower than the paper's; the comparison is the paired one. The
-paper's setting, ResNet-32 for 250 epochs, is the models ``relu_paper`` and
-``hybrid_paper`` (outside the default grid; the report gives their command and estimated time:
-about 0.4-0.5 s x 31/19 x 88,000 iterations, 16-20 hours a unit here).
+absolute accuracies will be lower than the paper's; the comparison is the paired one. The six
+units, run two at a time on the 2 cores, took 56-58 minutes each (1.6-1.7 iterations a second,
+evaluations included): more than the 47 minutes estimated, which assumed less sharing. The
+paper's setting, ResNet-32 for 250 epochs, is the models ``relu_paper`` and ``hybrid_paper``
+(outside the default grid; the report gives their command and estimated time from the relu
+units' measured speed: about 24 hours a unit here).
 
 ``--quick`` (a pipeline check, not a result): ResNet-8, 192 / 64 / 64 images, 30 iterations of 16.
 """
